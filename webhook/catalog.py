@@ -1,0 +1,101 @@
+"""The Downward API fields this webhook exposes: the env var catalog and the files of the volume.
+
+The apiserver allows different field paths in env vars and in downwardAPI volumes
+(validEnvDownwardAPIFieldPathExpressions vs validVolumeDownwardAPIFieldPathExpressions): spec.* and status.*
+only work in env, unsubscripted metadata.labels/annotations only in a volume. Each entry here is placed only
+where the apiserver accepts it, so no combination of annotations can produce an invalid pod.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class EnvField:
+    """One env var: a pod field (fieldRef) or a resource of the container it lands in (resourceFieldRef)."""
+
+    name: str
+    field_path: str | None = None
+    resource: str | None = None
+    divisor: str | None = None
+
+    def value_from(self, container: str) -> dict[str, Any]:
+        # Emitted in the apiserver's defaulted form (apiVersion, canonical divisor) so that a pod read back
+        # from the cluster carries exactly what we wrote.
+        if self.field_path is not None:
+            return {"fieldRef": {"apiVersion": "v1", "fieldPath": self.field_path}}
+        return {"resourceFieldRef": {"containerName": container, "resource": self.resource, "divisor": self.divisor}}
+
+    @property
+    def source(self) -> str:
+        if self.field_path is not None:
+            return self.field_path
+        return f"{self.resource} (divisor {self.divisor})"
+
+
+ENV_CATALOG: tuple[EnvField, ...] = (
+    EnvField("POD_NAME", field_path="metadata.name"),
+    EnvField("POD_NAMESPACE", field_path="metadata.namespace"),
+    EnvField("POD_UID", field_path="metadata.uid"),
+    EnvField("POD_IP", field_path="status.podIP"),
+    EnvField("POD_IPS", field_path="status.podIPs"),
+    EnvField("HOST_IP", field_path="status.hostIP"),
+    EnvField("HOST_IPS", field_path="status.hostIPs"),
+    EnvField("NODE_NAME", field_path="spec.nodeName"),
+    EnvField("SERVICE_ACCOUNT", field_path="spec.serviceAccountName"),
+    EnvField("CONTAINER_CPU_REQUEST_MILLICORES", resource="requests.cpu", divisor="1m"),
+    EnvField("CONTAINER_CPU_LIMIT_MILLICORES", resource="limits.cpu", divisor="1m"),
+    EnvField("CONTAINER_MEMORY_REQUEST_KIBIBYTES", resource="requests.memory", divisor="1Ki"),
+    EnvField("CONTAINER_MEMORY_LIMIT_KIBIBYTES", resource="limits.memory", divisor="1Ki"),
+)
+
+ENV_BY_NAME: dict[str, EnvField] = {field.name: field for field in ENV_CATALOG}
+ENV_NAMES: tuple[str, ...] = tuple(field.name for field in ENV_CATALOG)
+
+# The seed's example (Kubernetes in Action, 8.1.2) exposes exactly these seven.
+SEED_ENV: tuple[str, ...] = (
+    "POD_NAME",
+    "POD_NAMESPACE",
+    "POD_IP",
+    "NODE_NAME",
+    "SERVICE_ACCOUNT",
+    "CONTAINER_CPU_REQUEST_MILLICORES",
+    "CONTAINER_MEMORY_LIMIT_KIBIBYTES",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FileField:
+    """One file of the downwardAPI volume."""
+
+    path: str
+    field_path: str | None = None
+    resource: str | None = None
+    divisor: str | None = None
+
+    def item(self, container: str) -> dict[str, Any]:
+        if self.field_path is not None:
+            return {"path": self.path, "fieldRef": {"apiVersion": "v1", "fieldPath": self.field_path}}
+        # containerName is required in a volume (unlike env): the file describes that one container.
+        return {
+            "path": self.path,
+            "resourceFieldRef": {"containerName": container, "resource": self.resource, "divisor": self.divisor},
+        }
+
+
+FILE_CATALOG: tuple[FileField, ...] = (
+    FileField("podName", field_path="metadata.name"),
+    FileField("podNamespace", field_path="metadata.namespace"),
+    FileField("podUid", field_path="metadata.uid"),
+    FileField("labels", field_path="metadata.labels"),
+    FileField("annotations", field_path="metadata.annotations"),
+    FileField("containerCpuRequestMilliCores", resource="requests.cpu", divisor="1m"),
+    FileField("containerCpuLimitMilliCores", resource="limits.cpu", divisor="1m"),
+    FileField("containerMemoryRequestBytes", resource="requests.memory", divisor="1"),
+    FileField("containerMemoryLimitBytes", resource="limits.memory", divisor="1"),
+)
+
+# Tells app containers where the ambassador listens (see docs/annotations.md).
+PROXY_ENV_NAME = "KUBE_API_PROXY_URL"

@@ -1,0 +1,197 @@
+"""Operator configuration: read once from YAML at start-up, validated by pydantic, then frozen.
+
+Everything that decides images, ports, privileges and resources lives here, out of reach of app teams'
+annotations. An invalid file stops the server at start with a message that names the key.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .catalog import ENV_NAMES, SEED_ENV
+from .errors import ConfigError
+from .paths import mount_path_problem
+
+DEFAULT_PREFIX = "downward.dev/"
+# registry.k8s.io/kubectl is built and signed by SIG Release for every Kubernetes release (since 1.28), for
+# amd64/arm64/s390x/ppc64le; the seed's luksa/kubectl-proxy:1.6.2 ships a 2017 kubectl and is unmaintained.
+DEFAULT_AMBASSADOR_IMAGE = "registry.k8s.io/kubectl:v1.34.2"
+# The apiserver caps a request body at 3 MiB (etcd's 1.5 MiB object limit, plus encoding); an
+# AdmissionReview wraps the object, and on UPDATE wraps it twice, so 6 MiB never rejects a real review.
+DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
+
+_PREFIX_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/$")
+_QUANTITY_RE = re.compile(r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$")
+_RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
+DEFAULT_REQUESTS = (("cpu", "10m"), ("memory", "32Mi"))
+DEFAULT_LIMITS = (("cpu", "200m"), ("memory", "64Mi"))
+
+
+@dataclass(frozen=True, slots=True)
+class AmbassadorConfig:
+    allowed: bool = True
+    disabled_namespaces: frozenset[str] = frozenset()
+    image: str = DEFAULT_AMBASSADOR_IMAGE
+    image_pull_policy: str = "IfNotPresent"
+    port: int = 8001
+    mode: Literal["native", "container"] = "native"
+    requests: tuple[tuple[str, str], ...] = DEFAULT_REQUESTS
+    limits: tuple[tuple[str, str], ...] = DEFAULT_LIMITS
+    run_as_user: int = 65532
+    name: str = "downward-ambassador"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    prefix: str = DEFAULT_PREFIX
+    default_env: tuple[str, ...] = SEED_ENV
+    default_volume: bool = True
+    default_mount_path: str = "/etc/downward"
+    ambassador: AmbassadorConfig = field(default_factory=AmbassadorConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+
+
+# --- the file format (pydantic at the boundary) -------------------------------------------------------------
+
+_STRICT = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
+
+
+class _ResourcesModel(BaseModel):
+    model_config = _STRICT
+    requests: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_REQUESTS))
+    limits: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_LIMITS))
+
+    @field_validator("requests", "limits")
+    @classmethod
+    def _quantities(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, quantity in value.items():
+            if name not in _RESOURCE_NAMES:
+                raise ValueError(f"unknown resource {name!r}; accepted: {', '.join(_RESOURCE_NAMES)}")
+            if not _QUANTITY_RE.match(quantity):
+                raise ValueError(f"{quantity!r} is not a Kubernetes quantity (e.g. 10m, 64Mi)")
+        return value
+
+
+class _AmbassadorModel(BaseModel):
+    model_config = _STRICT
+    allowed: bool = True
+    disabled_namespaces: list[str] = Field(default_factory=list, alias="disabledNamespaces")
+    image: str = Field(default=DEFAULT_AMBASSADOR_IMAGE, min_length=1)
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        default="IfNotPresent", alias="imagePullPolicy"
+    )
+    port: int = Field(default=8001, ge=1024, le=65535)
+    mode: Literal["native", "container"] = "native"
+    resources: _ResourcesModel = Field(default_factory=_ResourcesModel)
+    run_as_user: int = Field(default=65532, ge=1, alias="runAsUser")
+
+
+class _DefaultsModel(BaseModel):
+    model_config = _STRICT
+    env: list[str] = Field(default_factory=lambda: list(SEED_ENV))
+    volume: bool = True
+    mount_path: str = Field(default="/etc/downward", alias="mountPath")
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in ENV_NAMES]
+        if unknown:
+            raise ValueError(f"unknown env var(s) {', '.join(unknown)}; accepted: {', '.join(ENV_NAMES)}")
+        return value
+
+    @field_validator("mount_path")
+    @classmethod
+    def _mount_path(cls, value: str) -> str:
+        problem = mount_path_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+class _ServerModel(BaseModel):
+    model_config = _STRICT
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=64 * 1024, alias="maxBodyBytes")
+
+
+class _ConfigModel(BaseModel):
+    model_config = _STRICT
+    annotation_prefix: str = Field(default=DEFAULT_PREFIX, alias="annotationPrefix")
+    defaults: _DefaultsModel = Field(default_factory=_DefaultsModel)
+    ambassador: _AmbassadorModel = Field(default_factory=_AmbassadorModel)
+    server: _ServerModel = Field(default_factory=_ServerModel)
+
+    @field_validator("annotation_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if len(value) > 254 or not _PREFIX_RE.match(value):
+            raise ValueError("must be a DNS subdomain followed by '/', e.g. downward.dev/")
+        return value
+
+
+def _explain(error: ValidationError) -> str:
+    lines = []
+    for problem in error.errors():
+        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"{key}: {message}")
+    return "invalid configuration: " + "; ".join(lines)
+
+
+def config_from_mapping(raw: Any) -> Config:
+    """Validate a parsed YAML document and freeze it; raises ConfigError naming each bad key."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError("invalid configuration: the top level must be a mapping")
+    try:
+        model = _ConfigModel.model_validate(raw, by_alias=True)
+    except ValidationError as error:
+        raise ConfigError(_explain(error)) from None
+    amb = model.ambassador
+    return Config(
+        prefix=model.annotation_prefix,
+        default_env=tuple(dict.fromkeys(model.defaults.env)),
+        default_volume=model.defaults.volume,
+        default_mount_path=model.defaults.mount_path.rstrip("/") or "/",
+        ambassador=AmbassadorConfig(
+            allowed=amb.allowed,
+            disabled_namespaces=frozenset(amb.disabled_namespaces),
+            image=amb.image,
+            image_pull_policy=amb.image_pull_policy,
+            port=amb.port,
+            mode=amb.mode,
+            requests=tuple(amb.resources.requests.items()),
+            limits=tuple(amb.resources.limits.items()),
+            run_as_user=amb.run_as_user,
+        ),
+        server=ServerConfig(max_body_bytes=model.server.max_body_bytes),
+    )
+
+
+def load_config(path: Path | None) -> Config:
+    """Read the operator's YAML file (or the built-in defaults when there is none)."""
+    if path is None:
+        return Config()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot read configuration file {path}: {error.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"configuration file {path} is not valid YAML: {error}") from None
+    return config_from_mapping(raw)

@@ -1,0 +1,268 @@
+"""Decide what to inject: request + pod + configuration -> a Plan, or a Denied that says what to change.
+
+Every conflict is settled here, before any JSON Patch exists: the user's env vars, volumes, mounts and
+containers win; containers the status annotation records as already injected are left alone, which makes
+a second pass (reinvocation, or a re-applied dump of a live pod) a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from .annotations import AMBASSADOR, CONTAINERS, MOUNT_PATH, STATUS, InjectionRequest
+from .catalog import ENV_BY_NAME, PROXY_ENV_NAME, EnvField
+from .config import Config
+from .errors import Denied, quote
+from .paths import same_mount_path
+from .pod import ContainerView, PodView
+from .status import Status, decode_status
+
+DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerPlan:
+    container: ContainerView
+    env: tuple[dict[str, Any], ...]  # complete env entries, in the order they are prepended
+    volume_name: str | None
+    mount_path: str
+
+
+@dataclass(frozen=True, slots=True)
+class AmbassadorPlan:
+    mode: str  # "native" (an init container with restartPolicy Always) or "container"
+    container: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    containers: tuple[ContainerPlan, ...]
+    ambassador: AmbassadorPlan | None
+    status_key: str
+    status: Status
+    status_existed: bool
+    annotations_present: bool
+    default_container: str | None  # set kubectl's default container when the ambassador joins spec.containers
+    warnings: tuple[str, ...]
+
+    @property
+    def changes_pod(self) -> bool:
+        return bool(self.containers) or self.ambassador is not None
+
+
+def make_plan(request: InjectionRequest, pod: PodView, config: Config, namespace: str) -> Plan:
+    prefix = config.prefix
+    status_key = prefix + STATUS
+    previous = decode_status(status_key, pod.annotations.get(status_key))
+    warnings: list[str] = []
+
+    ambassador = _plan_ambassador(
+        request, pod=pod, config=config, namespace=namespace, previous=previous, warnings=warnings
+    )
+    proxy_wanted = ambassador is not None or previous.ambassador is not None
+    proxy_url = f"http://127.0.0.1:{config.ambassador.port}"
+
+    taken_volumes = set(pod.volume_names)
+    plans: list[ContainerPlan] = []
+    for container in _targets(request, pod, config, previous):
+        if container.name in previous.containers:
+            continue  # injected on an earlier pass
+        env: list[dict[str, Any]] = []
+        for name in request.env:
+            _add_env(env, container, ENV_BY_NAME[name], warnings)
+        if proxy_wanted and request.ambassador:
+            _add_literal_env(env, container, PROXY_ENV_NAME, proxy_url, warnings)
+        if env and container.has_env_from:
+            warnings.append(f"container {container.name}: injected env vars take precedence over its envFrom keys")
+        volume_name = None
+        if request.volume:
+            for existing in container.mount_paths:
+                if same_mount_path(existing, request.mount_path):
+                    raise Denied(
+                        f"container {quote(container.name)} already mounts a volume at {request.mount_path}; "
+                        f"choose another directory for the downward files with annotation {prefix}{MOUNT_PATH}"
+                    )
+            volume_name = _volume_name(container.name, taken_volumes)
+            taken_volumes.add(volume_name)
+        plans.append(ContainerPlan(container, tuple(env), volume_name, request.mount_path))
+
+    if not plans and ambassador is None:
+        return Plan((), None, status_key, previous, True, pod.annotations_present, None, tuple(warnings))
+
+    status = Status(
+        containers=(*previous.containers, *(p.container.name for p in plans)),
+        env=tuple(dict.fromkeys((*previous.env, *request.env))),
+        mount_path=request.mount_path if request.volume else previous.mount_path,
+        ambassador=ambassador.mode if ambassador else previous.ambassador,
+    )
+    default_container = None
+    if ambassador and ambassador.mode == "container" and DEFAULT_CONTAINER_ANNOTATION not in pod.annotations:
+        default_container = pod.containers[0].name
+    return Plan(
+        containers=tuple(plans),
+        ambassador=ambassador,
+        status_key=status_key,
+        status=status,
+        status_existed=status_key in pod.annotations,
+        annotations_present=pod.annotations_present,
+        default_container=default_container,
+        warnings=tuple(warnings),
+    )
+
+
+def _targets(request: InjectionRequest, pod: PodView, config: Config, previous: Status) -> list[ContainerView]:
+    if request.containers is None:
+        own = config.ambassador.name if previous.ambassador == "container" else None
+        return [c for c in pod.containers if c.name != own]
+    by_name = {c.name: c for c in (*pod.containers, *pod.init_containers)}
+    missing = [name for name in request.containers if name not in by_name]
+    if missing:
+        available = ", ".join(sorted(by_name))
+        raise Denied(
+            f"annotation {config.prefix}{CONTAINERS}: no container named {quote(missing[0])} in this pod; "
+            f"accepted: a comma list of {available}"
+        )
+    return [by_name[name] for name in request.containers]
+
+
+def _same_source(existing: Any, wanted: dict[str, Any], container: str) -> bool:
+    """Whether the user's valueFrom already exposes what we would (after the apiserver's defaulting)."""
+    if not isinstance(existing, dict):
+        return False
+    if "fieldRef" in wanted:
+        ref = existing.get("fieldRef")
+        return isinstance(ref, dict) and ref.get("fieldPath") == wanted["fieldRef"]["fieldPath"]
+    ref = existing.get("resourceFieldRef")
+    want = wanted["resourceFieldRef"]
+    return (
+        isinstance(ref, dict)
+        and ref.get("resource") == want["resource"]
+        and ref.get("containerName") in (None, "", container)
+        and str(ref.get("divisor", "1")) == want["divisor"]
+    )
+
+
+def _add_env(env: list[dict[str, Any]], container: ContainerView, field: EnvField, warnings: list[str]) -> None:
+    value_from = field.value_from(container.name)
+    if field.name in container.env:
+        if not _same_source(container.env[field.name], value_from, container.name):
+            warnings.append(f"container {container.name}: kept your {field.name} (not {field.source})")
+        return
+    env.append({"name": field.name, "valueFrom": value_from})
+
+
+def _add_literal_env(
+    env: list[dict[str, Any]], container: ContainerView, name: str, value: str, warnings: list[str]
+) -> None:
+    if name in container.env:
+        if container.env[name] != value:
+            warnings.append(f"container {container.name}: kept your {name} (not {value})")
+        return
+    env.append({"name": name, "value": value})
+
+
+def _volume_name(container: str, taken: set[str]) -> str:
+    """downward-<container>, shortened with a hash past 63 characters, numbered if the user has that name."""
+    base = f"downward-{container}"
+    if len(base) > 63:
+        digest = hashlib.sha256(container.encode()).hexdigest()[:8]
+        base = f"downward-{container[:44].rstrip('-')}-{digest}"
+    candidate, number = base, 2
+    while candidate in taken:
+        suffix = f"-{number}"
+        candidate = base[: 63 - len(suffix)].rstrip("-") + suffix
+        number += 1
+    return candidate
+
+
+def _plan_ambassador(
+    request: InjectionRequest,
+    *,
+    pod: PodView,
+    config: Config,
+    namespace: str,
+    previous: Status,
+    warnings: list[str],
+) -> AmbassadorPlan | None:
+    if not request.ambassador or previous.ambassador is not None:
+        return None
+    annotation = config.prefix + AMBASSADOR
+    amb = config.ambassador
+    if not amb.allowed:
+        raise Denied(f'annotation {annotation}: "true" is not accepted: the cluster operator disabled the ambassador')
+    if namespace in amb.disabled_namespaces:
+        raise Denied(
+            f'annotation {annotation}: "true" is not accepted: the cluster operator disabled the ambassador '
+            f"in namespace {namespace}"
+        )
+    if pod.automount_token is False:
+        raise Denied(
+            f'annotation {annotation}: "true" needs the pod\'s service account token, but '
+            "spec.automountServiceAccountToken is false; remove one of them"
+        )
+    if pod.host_network:
+        raise Denied(
+            f'annotation {annotation}: "true" is refused for hostNetwork pods: the proxy would be open to '
+            "every process on the node; remove one of them"
+        )
+    for container in (*pod.containers, *pod.init_containers):
+        if container.name == amb.name:
+            warnings.append(f"kept your container {amb.name}; no ambassador added")
+            return None
+        if amb.port in container.ports:
+            raise Denied(
+                f'annotation {annotation}: "true" conflicts with container {quote(container.name)}, which uses '
+                f"port {amb.port}; the ambassador needs it (the cluster operator sets that port)"
+            )
+    return AmbassadorPlan(mode=amb.mode, container=ambassador_container(config))
+
+
+def ambassador_container(config: Config) -> dict[str, Any]:
+    """The kubectl-proxy container: loopback only, the pod's service account, PodSecurity "restricted"."""
+    amb = config.ambassador
+    address = f"http://127.0.0.1:{amb.port}"
+    container: dict[str, Any] = {
+        "name": amb.name,
+        "image": amb.image,
+        "imagePullPolicy": amb.image_pull_policy,
+        "command": [
+            "/bin/kubectl",
+            "proxy",
+            "--address=127.0.0.1",
+            f"--port={amb.port}",
+            r"--accept-hosts=^(localhost|127\.0\.0\.1)$",
+        ],
+        "resources": {"requests": dict(amb.requests), "limits": dict(amb.limits)},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "privileged": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "runAsUser": amb.run_as_user,
+            "runAsGroup": amb.run_as_user,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        # kubectl with an empty kubeconfig asks the proxy itself: the probe passes once it serves.
+        "startupProbe": {
+            "exec": {
+                "command": [
+                    "/bin/kubectl",
+                    "--kubeconfig=/dev/null",
+                    f"--server={address}",
+                    "--request-timeout=2s",
+                    "get",
+                    "--raw=/version",
+                ]
+            },
+            "periodSeconds": 1,
+            "timeoutSeconds": 3,
+            "failureThreshold": 60,
+        },
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    if amb.mode == "native":
+        container["restartPolicy"] = "Always"
+    return container

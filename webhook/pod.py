@@ -1,0 +1,157 @@
+"""A read-only view of the few Pod fields the planner needs, extracted once from the decoded object.
+
+The pod is never round-tripped through a model: unknown fields would be dropped and the cost grows with the
+pod. We read names, env var names and mount paths, and check only the shapes we rely on; anything else in
+the object is left exactly as the apiserver sent it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import BadReview
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerView:
+    name: str
+    list_name: str  # "containers" or "initContainers": where it lives in spec
+    index: int
+    env: Mapping[str, Any]  # name -> the user's entry (valueFrom or value), first definition wins
+    env_count: int  # entries in the env list (0 when absent or null)
+    has_env_from: bool
+    mount_paths: tuple[str, ...]
+    mount_count: int
+    ports: tuple[int, ...]
+    native_sidecar: bool
+
+    @property
+    def path(self) -> str:
+        return f"/spec/{self.list_name}/{self.index}"
+
+
+@dataclass(frozen=True, slots=True)
+class PodView:
+    name: str
+    generate_name: str
+    annotations: Mapping[str, str]
+    annotations_present: bool  # a map exists (possibly empty) and keys can be added under it
+    containers: tuple[ContainerView, ...]
+    init_containers: tuple[ContainerView, ...]
+    volume_names: frozenset[str]
+    volume_count: int
+    automount_token: bool | None
+    host_network: bool
+
+    @property
+    def display_name(self) -> str:
+        return self.name or (self.generate_name + "*" if self.generate_name else "(unnamed)")
+
+    def container_names(self) -> frozenset[str]:
+        return frozenset(c.name for c in (*self.containers, *self.init_containers))
+
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadReview(f"request.object is not a valid Pod: {where} must be an object")
+    return value
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise BadReview(f"request.object is not a valid Pod: {where} must be a list")
+    return value
+
+
+def _string(value: Any, where: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadReview(f"request.object is not a valid Pod: {where} must be a string")
+    return value
+
+
+def string_map(value: Any, where: str) -> dict[str, str]:
+    result = _mapping(value, where)
+    for key, item in result.items():
+        if not isinstance(item, str):
+            raise BadReview(f"request.object is not a valid Pod: {where}[{key!r}] must be a string")
+    return result
+
+
+def _container(raw: Any, list_name: str, index: int) -> ContainerView:
+    where = f"spec.{list_name}[{index}]"
+    container = _mapping(raw, where)
+    name = _string(container.get("name"), where + ".name")
+    if not name:
+        raise BadReview(f"request.object is not a valid Pod: {where}.name is required")
+    env_list = _list(container.get("env"), where + ".env")
+    env: dict[str, Any] = {}
+    for position, entry in enumerate(env_list):
+        item = _mapping(entry, f"{where}.env[{position}]")
+        env_name = _string(item.get("name"), f"{where}.env[{position}].name")
+        env.setdefault(env_name, item.get("valueFrom", item.get("value")))
+    mounts = _list(container.get("volumeMounts"), where + ".volumeMounts")
+    mount_paths = tuple(
+        _string(_mapping(m, f"{where}.volumeMounts[{i}]").get("mountPath"), f"{where}.volumeMounts[{i}].mountPath")
+        for i, m in enumerate(mounts)
+    )
+    ports = tuple(
+        p["containerPort"]
+        for p in _list(container.get("ports"), where + ".ports")
+        if isinstance(p, dict) and isinstance(p.get("containerPort"), int)
+    )
+    return ContainerView(
+        name=name,
+        list_name=list_name,
+        index=index,
+        env=env,
+        env_count=len(env_list),
+        has_env_from=bool(container.get("envFrom")),
+        mount_paths=mount_paths,
+        mount_count=len(mounts),
+        ports=ports,
+        native_sidecar=list_name == "initContainers" and container.get("restartPolicy") == "Always",
+    )
+
+
+def view_pod(obj: Any) -> PodView:
+    """Extract the planner's view; raise BadReview when the object does not have a Pod's shape."""
+    pod = _mapping(obj, "the object")
+    if not pod:
+        raise BadReview("request.object is missing")
+    metadata = _mapping(pod.get("metadata"), "metadata")
+    spec = _mapping(pod.get("spec"), "spec")
+    raw_annotations = metadata.get("annotations")
+    containers = tuple(
+        _container(c, "containers", i) for i, c in enumerate(_list(spec.get("containers"), "spec.containers"))
+    )
+    if not containers:
+        raise BadReview("request.object is not a valid Pod: spec.containers is empty")
+    init_containers = tuple(
+        _container(c, "initContainers", i)
+        for i, c in enumerate(_list(spec.get("initContainers"), "spec.initContainers"))
+    )
+    volumes = _list(spec.get("volumes"), "spec.volumes")
+    volume_names = frozenset(
+        _string(_mapping(v, f"spec.volumes[{i}]").get("name"), f"spec.volumes[{i}].name") for i, v in enumerate(volumes)
+    )
+    automount = spec.get("automountServiceAccountToken")
+    return PodView(
+        name=_string(metadata.get("name"), "metadata.name"),
+        generate_name=_string(metadata.get("generateName"), "metadata.generateName"),
+        annotations=string_map(raw_annotations, "metadata.annotations"),
+        annotations_present=isinstance(raw_annotations, dict),
+        containers=containers,
+        init_containers=init_containers,
+        volume_names=volume_names,
+        volume_count=len(volumes),
+        automount_token=automount if isinstance(automount, bool) else None,
+        host_network=spec.get("hostNetwork") is True,
+    )

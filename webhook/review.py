@@ -1,0 +1,125 @@
+"""The admission pipeline: request -> verdict. Pure: no HTTP, no I/O, no clock.
+
+Pod CREATE:  view the pod -> read annotations -> plan -> JSON-Patch ops
+workloads:   warn when the opt-in sits on the workload instead of its pod template
+the rest:    allowed, untouched
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .admission import AdmissionRequest
+from .annotations import INJECT, InjectionRequest, NotRequested, parse
+from .config import Config
+from .errors import BadReview, Denied
+from .patch import Op, build_ops
+from .plan import Plan, make_plan
+from .pod import PodView, view_pod
+from .workloads import WORKLOAD_KINDS, annotations_of, misplaced_opt_in, pod_template
+
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    allowed: bool
+    outcome: str  # injected | skipped | denied | unchanged
+    reason: str = ""
+    ops: list[Op] = field(default_factory=list)
+    warnings: tuple[str, ...] = ()
+    audit: Mapping[str, str] = field(default_factory=dict)
+    message: str = ""
+    injected: tuple[str, ...] = ()  # what was added, for metrics: env, volume, ambassador
+
+
+def _skip(reason: str, warnings: tuple[str, ...] = ()) -> Verdict:
+    return Verdict(allowed=True, outcome="skipped", reason=reason, warnings=warnings)
+
+
+def _summary(plan: Plan) -> tuple[dict[str, str], tuple[str, ...]]:
+    kinds = []
+    if any(p.env for p in plan.containers):
+        kinds.append("env")
+    if any(p.volume_name for p in plan.containers):
+        kinds.append("volume")
+    if plan.ambassador is not None:
+        kinds.append("ambassador")
+    audit = {"injected": ",".join(kinds) or "nothing"}
+    if plan.containers:
+        audit["containers"] = ",".join(p.container.name for p in plan.containers)
+    if plan.ambassador is not None:
+        audit["ambassador"] = plan.ambassador.mode
+    return audit, tuple(kinds)
+
+
+def inject_pod(pod: PodView, namespace: str, config: Config, *, inject_by_default: bool) -> Verdict:
+    """Decide and build the patch for one pod (or pod template); raises Denied."""
+    if MIRROR_ANNOTATION in pod.annotations:
+        return _skip("mirror pod")
+    request = parse(pod.annotations, config, inject_by_default=inject_by_default)
+    if isinstance(request, NotRequested):
+        return _skip(request.reason, request.warnings)
+    return _inject(request, pod, namespace, config)
+
+
+def _inject(request: InjectionRequest, pod: PodView, namespace: str, config: Config) -> Verdict:
+    plan = make_plan(request, pod, config, namespace)
+    if not plan.changes_pod:
+        return Verdict(
+            allowed=True,
+            outcome="unchanged",
+            reason="already injected",
+            warnings=plan.warnings,
+            audit={"injected": "nothing"},
+        )
+    ops = build_ops(plan, pod.volume_count, len(pod.init_containers))
+    audit, kinds = _summary(plan)
+    return Verdict(allowed=True, outcome="injected", ops=ops, warnings=plan.warnings, audit=audit, injected=kinds)
+
+
+def review(request: AdmissionRequest, config: Config, *, inject_by_default: bool) -> Verdict:
+    """The whole decision for one AdmissionReview; raises BadReview only for an object that is no Pod."""
+    if request.sub_resource:
+        return _skip(f"subresource {request.kind}/{request.sub_resource}")
+    try:
+        if request.group == "" and request.kind == "Pod":
+            if request.operation != "CREATE":
+                return _skip(f"operation {request.operation}")
+            pod = view_pod(request.obj)
+            namespace = request.namespace or _namespace_of(request.obj)
+            return inject_pod(pod, namespace, config, inject_by_default=inject_by_default)
+        if (request.group, request.kind) in WORKLOAD_KINDS and request.operation in ("CREATE", "UPDATE"):
+            return _skip(f"{request.kind} checked", _workload_warnings(request, config))
+        return _skip(f"kind {request.kind} {request.operation}")
+    except Denied as denial:
+        return Verdict(allowed=False, outcome="denied", reason="denied", message=denial.message)
+
+
+def _workload_warnings(request: AdmissionRequest, config: Config) -> tuple[str, ...]:
+    inject_key = config.prefix + INJECT
+    warnings = []
+    misplaced = misplaced_opt_in(request.group, request.kind, request.obj, inject_key)
+    if misplaced:
+        warnings.append(misplaced)
+    template = pod_template(request.group, request.kind, request.obj)
+    if template is not None and inject_key in annotations_of(template):
+        # Pods are checked again when they are created; saying it now beats a ReplicaSet event nobody reads.
+        try:
+            inject_pod(view_pod(template), request.namespace, config, inject_by_default=False)
+        except Denied as denial:
+            warnings.append(f"pods of this {request.kind} will be denied: {denial.message}")
+        except BadReview:
+            pass  # an invalid template is the apiserver's to reject
+    return tuple(warnings)
+
+
+def _namespace_of(obj: Any) -> str:
+    metadata = obj.get("metadata") if isinstance(obj, dict) else None
+    namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
+    return namespace if isinstance(namespace, str) else ""
+
+
+__all__ = ["BadReview", "Verdict", "inject_pod", "review"]
