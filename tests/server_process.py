@@ -1,0 +1,94 @@
+"""Start a real `downward-webhook serve` process for tests, over TLS, and stop it cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from webhook.certs import make_certificates, write_certificates
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class WebhookServer:
+    workdir: Path
+    host: str = "127.0.0.1"
+    port: int = field(default_factory=free_port)
+    config: Path | None = None
+    extra_args: Sequence[str] = ()
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.host}:{self.port}"
+
+    @property
+    def ca(self) -> Path:
+        return self.workdir / "tls" / "ca.crt"
+
+    def tls_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca))
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "server.log"
+
+    def start(self, timeout: float = 20.0) -> WebhookServer:
+        tls = self.workdir / "tls"
+        if not (tls / "tls.crt").exists():
+            write_certificates(make_certificates([self.host, "localhost"]), tls)
+        args = [
+            sys.executable, "-m", "webhook", "serve",
+            "--host", self.host, "--port", str(self.port),
+            "--tls-cert", str(tls / "tls.crt"), "--tls-key", str(tls / "tls.key"),
+        ]  # fmt: skip
+        if self.config is not None:
+            args += ["--config", str(self.config)]
+        args += list(self.extra_args)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.logs()}")
+            try:
+                if httpx.get(self.url + "/readyz", verify=self.tls_context(), timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"server did not become ready in {timeout}s:\n{self.logs()}")
+
+    def logs(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
