@@ -127,8 +127,9 @@ def _targets(request: InjectionRequest, pod: PodView, config: Config, previous: 
     return [by_name[name] for name in request.containers]
 
 
-def _same_source(existing: Any, wanted: dict[str, Any], container: str) -> bool:
-    """Whether the user's valueFrom already exposes what we would (after the apiserver's defaulting)."""
+def _same_source(entry: Any, wanted: dict[str, Any], container: str) -> bool:
+    """Whether the user's env entry already exposes what we would (after the apiserver's defaulting)."""
+    existing = entry.get("valueFrom") if isinstance(entry, dict) else None
     if not isinstance(existing, dict):
         return False
     if "fieldRef" in wanted:
@@ -157,7 +158,7 @@ def _add_literal_env(
     env: list[dict[str, Any]], container: ContainerView, name: str, value: str, warnings: list[str]
 ) -> None:
     if name in container.env:
-        if container.env[name] != value:
+        if container.env[name].get("value") != value:
             warnings.append(f"container {container.name}: kept your {name} (not {value})")
         return
     env.append({"name": name, "value": value})

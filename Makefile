@@ -1,0 +1,42 @@
+# The two commands of the README:
+#   make run    start the webhook locally over TLS (self-generated dev certificates in ./certs)
+#   make test   set everything up (Python venv, real kube-apiserver/etcd/helm built from Go modules) and run
+#               lint, types and the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+
+.PHONY: run test lint typecheck unit e2e kube-tools bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+run: $(STAMP)
+	$(BIN)/downward-webhook serve
+
+# Builds kube-apiserver, etcd, kube-controller-manager and helm once per pin (cached under ~/.cache).
+kube-tools:
+	bash tools/kube/build.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check webhook tests
+	$(BIN)/ruff format --check webhook tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: $(STAMP) kube-tools lint typecheck
+	$(BIN)/pytest
+
+unit: $(STAMP)
+	$(BIN)/pytest --ignore=tests/e2e
+
+e2e: $(STAMP) kube-tools
+	$(BIN)/pytest tests/e2e
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
