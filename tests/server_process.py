@@ -32,6 +32,7 @@ class WebhookServer:
     port: int = field(default_factory=free_port)
     config: Path | None = None
     extra_args: Sequence[str] = ()
+    client_cert: tuple[Path, Path] | None = None
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -43,7 +44,10 @@ class WebhookServer:
         return self.workdir / "tls" / "ca.crt"
 
     def tls_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.ca))
+        context = ssl.create_default_context(cafile=str(self.ca))
+        if self.client_cert is not None:
+            context.load_cert_chain(*self.client_cert)
+        return context
 
     @property
     def log_path(self) -> Path:

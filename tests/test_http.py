@@ -23,7 +23,7 @@ P = "downward.dev/"
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebhookServer]:
     workdir = tmp_path_factory.mktemp("http")
     config = workdir / "config.yaml"
-    config.write_text("server:\n  maxBodyBytes: 1048576\n", encoding="utf-8")
+    config.write_text("server:\n  maxBodyBytes: 1048576\n  shutdownDelaySeconds: 0\n", encoding="utf-8")
     srv = WebhookServer(workdir, config=config).start()
     yield srv
     srv.stop()

@@ -6,6 +6,7 @@ failure and lets failurePolicy decide, so we answer 200 whenever we know the req
     body is not JSON / not an AdmissionReview v1 / no request.uid   400 {"reason": ...}
     object is not a Pod's shape                                     400 {"reason": ...}
     body larger than server.maxBodyBytes                            413 {"reason": ...}
+    body not received within the request deadline                   408 {"reason": ...}
     wrong method / unknown path                                     405 / 404
     a bad annotation or a conflict                                  200, allowed: false, status.code 400
     a bug in this webhook                                           200, allowed: true, a warning (fail open)
@@ -13,12 +14,14 @@ failure and lets failurePolicy decide, so we answer 200 whenever we know the req
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
@@ -42,9 +45,11 @@ class BodyTooLarge(Exception):
 
 @dataclass
 class AppState:
-    """Mutable server state shared with the process that runs the app (readiness during shutdown)."""
+    """Mutable server state shared with the process that runs the app."""
 
-    ready: bool = True
+    ready: bool = True  # false once shutdown began: /readyz fails so endpoints drop us first
+    # Coroutines run on the event loop for the app's lifetime (the certificate reloader).
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -59,6 +64,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise BodyTooLarge
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _deadline(request: Request, configured: float) -> float:
+    """Seconds allowed to read the body: ours, and never more than most of the apiserver's ?timeout=Ns."""
+    sent = request.query_params.get("timeout", "")
+    if sent.endswith("s") and sent[:-1].replace(".", "", 1).isdigit():
+        return min(configured, max(0.5, float(sent[:-1]) * 0.8))
+    return configured
 
 
 def _error(status: int, reason: str) -> Response:
@@ -77,18 +90,26 @@ def create_app(config: Config, metrics: Metrics | None = None, state: AppState |
         # request (GC pauses were the p99 spikes in performance.md).
         gc.collect()
         gc.freeze()
+        tasks = [asyncio.create_task(job()) for job in state.background]
         yield
+        for task in tasks:
+            task.cancel()
 
     app = FastAPI(title="downward-webhook", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.downward = state
 
     async def admit(request: Request, path: str, inject_by_default: bool) -> Response:
         started = time.perf_counter()
+        deadline = _deadline(request, config.server.request_timeout_seconds)
         try:
-            body = await _read_body(request, limit)
+            async with asyncio.timeout(deadline):
+                body = await _read_body(request, limit)
         except BodyTooLarge:
             metrics.requests.labels(path, "", "too_large").inc()
             return _error(413, f"request body is larger than {limit} bytes (server.maxBodyBytes)")
+        except TimeoutError:
+            metrics.requests.labels(path, "", "timeout").inc()
+            return _error(408, f"request body not received within {deadline:g}s")
         try:
             admission = parse_review(body)
         except BadReview as error:

@@ -42,7 +42,10 @@ def _san(hosts: Iterable[str]) -> x509.SubjectAlternativeName:
     return x509.SubjectAlternativeName(entries)
 
 
-def make_certificates(hosts: Sequence[str], *, days: int = 365, now: datetime.datetime | None = None) -> CertificateSet:
+def make_certificates(
+    hosts: Sequence[str], *, days: int = 365, now: datetime.datetime | None = None, client_auth: bool = False
+) -> CertificateSet:
+    """A fresh CA and a leaf for `hosts` (the first is the CN); `client_auth` also allows TLS client use."""
     if not hosts:
         raise ValueError("at least one host name or IP address is needed")
     now = now or datetime.datetime.now(datetime.UTC)
@@ -86,7 +89,12 @@ def make_certificates(hosts: Sequence[str], *, days: int = 365, now: datetime.da
         .not_valid_after(now + datetime.timedelta(days=days))
         .add_extension(_san(hosts), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, *([ExtendedKeyUsageOID.CLIENT_AUTH] if client_auth else [])]
+            ),
+            critical=False,
+        )
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )

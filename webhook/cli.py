@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8443, help="port to listen on (default 8443)")
     serve.add_argument("--config", type=Path, help="operator configuration (YAML)")
+    serve.add_argument("--client-ca", type=Path, help="require apiserver client certificates signed by this CA")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
     inject = sub.add_parser("inject", help="inject manifests offline, as the server would")
@@ -84,13 +85,13 @@ def _serve(args: argparse.Namespace) -> int:
         ca = (DEV_CERT_DIR / "ca.crt").resolve()
         print(f"development certificates in {DEV_CERT_DIR.resolve()}; trust the CA at {ca}", file=sys.stderr)
         print(f"  try: curl --cacert {ca} https://localhost:{args.port}/healthz", file=sys.stderr)
-    for path in (cert, key):
+    for path in (cert, key, *([args.client_ca] if args.client_ca else [])):
         if not path.is_file():
             print(f"error: {path} does not exist or is not a file", file=sys.stderr)
             return 2
     configure_logging(args.log_level)
     try:
-        server = build_server(config, ServeOptions(args.host, args.port, cert, key, args.log_level))
+        server = build_server(config, ServeOptions(args.host, args.port, cert, key, args.log_level, args.client_ca))
     except (OSError, ValueError) as error:
         print(f"error: cannot load the TLS certificate/key: {error}", file=sys.stderr)
         return 2

@@ -50,6 +50,18 @@ class AmbassadorConfig:
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # Reading a request must finish well inside the apiserver's webhook timeout (default 10 s, chart 5 s).
+    request_timeout_seconds: float = 3.0
+    # Slow clients: the request line and headers must arrive this fast after a connection or a keep-alive.
+    header_timeout_seconds: float = 5.0
+    # Longer than the apiserver's idle-connection timeout (90 s), so we never close a connection it is reusing.
+    keep_alive_seconds: float = 120.0
+    max_connections: int = 1000
+    # On SIGTERM: /readyz fails at once; new requests are still served for this long (endpoints catch up),
+    # then the listener closes and in-flight requests get graceful_timeout_seconds to finish.
+    shutdown_delay_seconds: float = 5.0
+    graceful_timeout_seconds: float = 20.0
+    cert_reload_seconds: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +133,15 @@ class _DefaultsModel(BaseModel):
 
 
 class _ServerModel(BaseModel):
-    model_config = _STRICT
-    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=64 * 1024, alias="maxBodyBytes")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)  # numbers: 5 and 5.0 alike
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=64 * 1024, alias="maxBodyBytes", strict=True)
+    request_timeout_seconds: float = Field(default=3.0, gt=0, le=30, alias="requestTimeoutSeconds")
+    header_timeout_seconds: float = Field(default=5.0, gt=0, le=60, alias="headerTimeoutSeconds")
+    keep_alive_seconds: float = Field(default=120.0, gt=0, alias="keepAliveSeconds")
+    max_connections: int = Field(default=1000, ge=1, alias="maxConnections", strict=True)
+    shutdown_delay_seconds: float = Field(default=5.0, ge=0, alias="shutdownDelaySeconds")
+    graceful_timeout_seconds: float = Field(default=20.0, ge=0, alias="gracefulTimeoutSeconds")
+    cert_reload_seconds: float = Field(default=2.0, gt=0, alias="certReloadSeconds")
 
 
 class _ConfigModel(BaseModel):
@@ -178,7 +197,7 @@ def config_from_mapping(raw: Any) -> Config:
             limits=tuple(amb.resources.limits.items()),
             run_as_user=amb.run_as_user,
         ),
-        server=ServerConfig(max_body_bytes=model.server.max_body_bytes),
+        server=ServerConfig(**model.server.model_dump()),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 # The apiserver's apiserver_admission_webhook_admission_duration_seconds buckets, so the two line up.
 APISERVER_WEBHOOK_BUCKETS = (0.005, 0.025, 0.1, 0.5, 1.0, 2.5, 10.0, 25.0)
@@ -14,7 +14,7 @@ class Metrics:
         self.requests = Counter(
             "downward_webhook_requests",
             "Admission requests answered, by path, operation and outcome "
-            "(injected, unchanged, skipped, denied, invalid, too_large, error).",
+            "(injected, unchanged, skipped, denied, invalid, too_large, timeout, error).",
             ["path", "operation", "outcome"],
             registry=self.registry,
         )
@@ -29,6 +29,12 @@ class Metrics:
             "downward_webhook_injections",
             "Pods injected, by kind of injection (env, volume, ambassador).",
             ["kind"],
+            registry=self.registry,
+        )
+
+        self.certificate_expiry = Gauge(
+            "downward_webhook_certificate_expiry_timestamp_seconds",
+            "When the serving certificate in use expires (Unix time); alert well before it.",
             registry=self.registry,
         )
 

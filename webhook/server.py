@@ -1,22 +1,25 @@
-"""Run the app under uvicorn over TLS (never plain HTTP), with a hardened SSL context."""
+"""Run the app under uvicorn: TLS only, certificates reloaded live, slow clients cut off, drained on SIGTERM."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
 import ssl
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .app import AppState, create_app
 from .config import Config
+from .logs import LOGGER_NAME, log_fields
 from .metrics import Metrics
-
-# Mozilla "intermediate": ECDHE with AEAD ciphers only for TLS 1.2; TLS 1.3 suites are always modern.
-TLS12_CIPHERS = (
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
-)
+from .tls import CertificateReloader, harden
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,16 +29,79 @@ class ServeOptions:
     cert: Path
     key: Path
     log_level: str = "info"
+    client_ca: Path | None = None  # verify the apiserver's client certificate against this CA
 
 
-def harden(context: ssl.SSLContext) -> None:
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.set_ciphers(TLS12_CIPHERS)
-    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
+def header_guarded_protocol(timeout: float) -> type[HttpToolsProtocol]:
+    """httptools with a deadline for the request line and headers (uvicorn has none: slowloris)."""
+
+    class HeaderGuardedProtocol(HttpToolsProtocol):
+        _header_deadline: asyncio.TimerHandle | None = None
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._header_deadline = self.loop.call_later(timeout, self._too_slow)
+
+        def _disarm(self) -> None:
+            if self._header_deadline is not None:
+                self._header_deadline.cancel()
+                self._header_deadline = None
+
+        def _too_slow(self) -> None:
+            self._header_deadline = None
+            self.transport.close()
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def on_message_begin(self) -> None:
+            self._arm()
+            super().on_message_begin()
+
+        def on_headers_complete(self) -> None:
+            self._disarm()
+            super().on_headers_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return HeaderGuardedProtocol
 
 
-def build_server(config: Config, options: ServeOptions) -> uvicorn.Server:
-    app = create_app(config, Metrics(), AppState())
+class DrainingServer(uvicorn.Server):
+    """On the first SIGTERM/SIGINT: fail readiness, keep serving for the delay, then shut down gracefully."""
+
+    def __init__(self, config: uvicorn.Config, state: AppState, delay: float) -> None:
+        super().__init__(config)
+        self._state, self._delay = state, delay
+        self._draining = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._draining or self._delay <= 0:
+            self._state.ready = False
+            super().handle_exit(sig, frame)  # a second signal: stop now
+            return
+        self._draining = True
+        self._state.ready = False
+        log_fields(
+            logging.getLogger(LOGGER_NAME), logging.INFO, "shutdown requested: readiness failing, still serving",
+            signal=signal.Signals(sig).name, delaySeconds=self._delay,
+        )  # fmt: skip
+        timer = threading.Timer(self._delay, super().handle_exit, args=(sig, frame))
+        timer.daemon = True
+        timer.start()
+
+
+def build_server(config: Config, options: ServeOptions, metrics: Metrics | None = None) -> DrainingServer:
+    metrics = metrics if metrics is not None else Metrics()
+    state = AppState()
+    app = create_app(config, metrics, state)
+    limits = config.server
+    extra: dict[str, Any] = {}
+    if options.client_ca is not None:
+        extra = {"ssl_ca_certs": str(options.client_ca), "ssl_cert_reqs": ssl.CERT_REQUIRED}
     uv_config = uvicorn.Config(
         app,
         host=options.host,
@@ -46,11 +112,24 @@ def build_server(config: Config, options: ServeOptions) -> uvicorn.Server:
         log_level=options.log_level,
         access_log=False,  # one JSON line per admission is written by the app itself
         loop="uvloop",
-        http="httptools",
+        http=header_guarded_protocol(limits.header_timeout_seconds),
         lifespan="on",
         server_header=False,
+        timeout_keep_alive=int(limits.keep_alive_seconds),
+        limit_concurrency=limits.max_connections,
+        timeout_graceful_shutdown=int(limits.graceful_timeout_seconds),
+        **extra,
     )
     uv_config.load()
     assert uv_config.ssl is not None
     harden(uv_config.ssl)
-    return uvicorn.Server(uv_config)
+    state.background.append(
+        CertificateReloader(
+            uv_config.ssl,
+            options.cert,
+            options.key,
+            interval=limits.cert_reload_seconds,
+            on_loaded=metrics.certificate_expiry.set,
+        ).run
+    )
+    return DrainingServer(uv_config, state, limits.shutdown_delay_seconds)
