@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Regenerate tools/kube/go.mod + go.sum for one Kubernetes release.
+#
+#   tools/kube/regen.sh 1.37.2
+#
+# k8s.io/kubernetes maps every staging module (k8s.io/api, k8s.io/apiserver, ...) to
+# ./staging/... at v0.0.0, so `go install k8s.io/kubernetes/cmd/kube-apiserver@vX` fails.
+# This pins each staging module to its published v0.Y.Z (= v1.Y.Z) with replace
+# directives, adds kube-apiserver, kube-controller-manager, kubectl and the etcd server that
+# this Kubernetes release selects as `tool` dependencies, and tidies.
+# It only edits go.mod and go.sum in this directory; it needs the Go module proxy.
+set -euo pipefail
+
+if [[ $# -ne 1 || ! $1 =~ ^1\.[0-9]+\.[0-9]+$ ]]; then
+  echo "usage: $0 K8S_VERSION   (e.g. 1.37.2, without the leading v)" >&2
+  exit 2
+fi
+K8S=$1
+STAGING=v0.${K8S#1.}   # 1.37.2 -> v0.37.2
+
+cd "$(dirname "${BASH_SOURCE[0]}")"
+export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
+
+rm -f go.mod go.sum
+go mod init downward-webhook.invalid/tools/kube
+# The k8s go.mod says `godebug default=go1.26`; match its language version so the
+# tools build with the same defaults as upstream.
+MOD=$(go mod download -json "k8s.io/kubernetes@v$K8S" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+GOLINE=$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$MOD")
+go mod edit -go="$GOLINE"
+
+for m in $(sed -n 's#^[[:space:]]*\(k8s\.io/[^ ]*\) => \./staging/.*#\1#p' "$MOD"); do
+  go mod edit -replace="$m=$m@$STAGING"
+done
+
+go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@v$K8S"
+go get -tool "k8s.io/kubernetes/cmd/kube-controller-manager@v$K8S"
+go get -tool "k8s.io/kubernetes/cmd/kubectl@v$K8S"
+ETCD=$(go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)   # the etcd k8s selected
+go get -tool "go.etcd.io/etcd/server/v3@$ETCD"
+go mod tidy
+
+echo "pinned k8s.io/kubernetes v$K8S, etcd server $ETCD" >&2
