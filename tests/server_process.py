@@ -68,17 +68,25 @@ class WebhookServer:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()  # never leave a server behind when start-up fails, whatever the reason
+            raise
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.logs()}")
             try:
                 if httpx.get(self.url + "/readyz", verify=self.tls_context(), timeout=1).status_code == 200:
-                    return self
+                    return
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
-        self.stop()
         raise RuntimeError(f"server did not become ready in {timeout}s:\n{self.logs()}")
 
     def logs(self) -> str:
