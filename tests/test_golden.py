@@ -219,7 +219,7 @@ def test_reinvocation_injects_only_the_added_container() -> None:
     assert volume_names == ["kube-api-access-7x2kq", "downward-main", "downward-log-forwarder"]
 
 
-# --- known webhook bugs: strict xfails, each says what should happen -----------------------------------------
+# --- bugs found by these tests, fixed: each test says what must happen -------------------------------------
 
 
 def _seed_with(annotations: dict[str, str], **spec: Any) -> Case:
@@ -237,13 +237,6 @@ def _denied_or_valid(case: Case) -> list[str]:
     return check_pod(apply_patch_like_apiserver(case.pod, verdict.ops), before=case.pod)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="webhook/paths.py mount_path_problem: posixpath.normpath keeps a leading '//' (POSIX), so '//' and '//.' "
-    "pass the 'must not be /' check; annotations.py then rstrip('/')s '//' to '' (apiserver: mountPath Required) "
-    "and mounts '//.' over the container's root",
-)
 @pytest.mark.parametrize("mount_path", ["//", "//."])
 def test_mount_path_that_normalises_to_double_slash_is_denied(mount_path: str) -> None:
     verdict = admit(case := _seed_with({"downward.dev/mount-path": mount_path}), case.pod)
@@ -251,12 +244,6 @@ def test_mount_path_that_normalises_to_double_slash_is_denied(mount_path: str) -
     assert "downward.dev/mount-path" in verdict.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pytest.fail.Exception,
-    reason="webhook/config.py uses the same mount_path_problem: defaults.mountPath '//' is accepted and becomes '/' "
-    "(rstrip('/') or '/'), mounting the downward files over every container's root",
-)
 def test_config_mount_path_double_slash_is_refused() -> None:
     from webhook.errors import ConfigError
 
@@ -264,41 +251,27 @@ def test_config_mount_path_double_slash_is_refused() -> None:
         config_from_mapping({"defaults": {"mountPath": "//"}})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="webhook/plan.py checks the mount path only against volumeMounts; the apiserver also refuses a mountPath "
-    "equal to a volumeDevices devicePath ('must not already exist as a path in volumeDevices')",
-)
 def test_mount_path_used_by_a_volume_device_is_denied() -> None:
     case = _seed_with({})
     case.pod["spec"]["volumes"].append({"name": "raw", "persistentVolumeClaim": {"claimName": "raw-block"}})
     case.pod["spec"]["containers"][0]["volumeDevices"] = [{"name": "raw", "devicePath": "/etc/downward"}]
     assert check_pod(case.pod) == []
     assert _denied_or_valid(case) == []
+    verdict = admit(case, case.pod)
+    assert not verdict.allowed
+    assert "already uses /etc/downward for a volume or device" in verdict.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="webhook/plan.py adds the ambassador (capabilities, seccompProfile, runAsUser, ...) to a pod with "
-    "spec.os.name: windows; validateWindows refuses those fields ('cannot be set for a windows pod'), and the "
-    "kubectl image is Linux-only: the webhook should deny naming the ambassador annotation",
-)
 def test_ambassador_on_a_windows_pod_is_denied() -> None:
     case = _seed_with({"downward.dev/ambassador": "true"}, os={"name": "windows"})
     case.pod["spec"]["containers"][0]["image"] = "mcr.microsoft.com/windows/nanoserver:ltsc2022"
     assert check_pod(case.pod) == []
     assert _denied_or_valid(case) == []
+    verdict = admit(case, case.pod)
+    assert not verdict.allowed
+    assert "refused for Windows pods" in verdict.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="webhook/plan.py only denies the ambassador for spec.automountServiceAccountToken: false; when the "
-    "ServiceAccount disables automount the pod has no token volume either (ServiceAccount admission ran first), "
-    "so kubectl proxy has no credentials, its startupProbe never passes and, as a native sidecar, blocks the app",
-)
 def test_ambassador_without_a_token_volume_is_denied() -> None:
     case = load_case("bare-pod")  # its ServiceAccount has automountServiceAccountToken: false
     case.pod["metadata"]["annotations"]["downward.dev/ambassador"] = "true"

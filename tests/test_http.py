@@ -54,14 +54,28 @@ def review(
 
 
 def pod(annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    """A pod as the apiserver sends it to webhooks: ServiceAccount admission has added the token volume."""
     metadata: dict[str, Any] = {"generateName": "web-", "namespace": "team-a"}
     if annotations is not None:
         metadata["annotations"] = annotations
+    token_mount = {
+        "name": "kube-api-access-x1y2z",
+        "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
+        "readOnly": True,
+    }
+    token_volume = {
+        "name": "kube-api-access-x1y2z",
+        "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]},
+    }
     return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": metadata,
-        "spec": {"containers": [{"name": "app", "image": "x"}]},
+        "spec": {
+            "containers": [{"name": "app", "image": "x", "volumeMounts": [token_mount]}],
+            "volumes": [token_volume],
+            "serviceAccountName": "default",
+        },
     }
 
 
@@ -79,9 +93,10 @@ def test_injects_and_answers_a_complete_review(client: httpx.Client) -> None:
     ops = json.loads(base64.b64decode(response["patch"]))
     assert isinstance(ops, list)
     assert ops
-    assert {op["path"] for op in ops} >= {
+    assert {op["path"] for op in ops} == {
         "/spec/containers/0/env",
-        "/spec/volumes",
+        "/spec/containers/0/volumeMounts/-",
+        "/spec/volumes/-",
         "/metadata/annotations/downward.dev~1status",
     }
     assert response["auditAnnotations"] == {"injected": "env,volume", "containers": "app"}

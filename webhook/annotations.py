@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from .catalog import ENV_BY_NAME, ENV_NAMES
 from .config import Config
 from .errors import Denied, quote
-from .paths import mount_path_problem
+from .paths import canonical_mount_path, mount_path_problem
 
 INJECT = "inject"
 ENV = "env"
@@ -137,7 +137,7 @@ def _mount_path(annotation: str, value: str) -> str:
     problem = mount_path_problem(value)
     if problem:
         raise Denied(f"annotation {annotation}: {quote(value)} is not accepted; the path {problem}")
-    return value.rstrip("/")
+    return canonical_mount_path(value)
 
 
 def _containers(annotation: str, value: str) -> tuple[str, ...]:

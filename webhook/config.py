@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .catalog import ENV_NAMES, SEED_ENV
 from .errors import ConfigError
-from .paths import mount_path_problem
+from .paths import canonical_mount_path, mount_path_problem
 
 DEFAULT_PREFIX = "downward.dev/"
 # registry.k8s.io/kubectl is built and signed by SIG Release for every Kubernetes release (since 1.28), for
@@ -185,7 +185,7 @@ def config_from_mapping(raw: Any) -> Config:
         prefix=model.annotation_prefix,
         default_env=tuple(dict.fromkeys(model.defaults.env)),
         default_volume=model.defaults.volume,
-        default_mount_path=model.defaults.mount_path.rstrip("/") or "/",
+        default_mount_path=canonical_mount_path(model.defaults.mount_path),
         ambassador=AmbassadorConfig(
             allowed=amb.allowed,
             disabled_namespaces=frozenset(amb.disabled_namespaces),

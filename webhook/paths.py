@@ -1,8 +1,14 @@
-"""Checks on mount paths, shared by the annotation parser and the operator configuration."""
+"""Mount paths: one canonical form, and the checks shared by the annotation parser and the configuration."""
 
 from __future__ import annotations
 
-import posixpath
+
+def canonical_mount_path(path: str) -> str:
+    """Collapse repeated slashes and "." segments, drop a trailing slash: the directory the kubelet mounts.
+
+    posixpath.normpath is not enough: POSIX lets it keep a leading "//", which the kubelet treats as "/".
+    """
+    return "/" + "/".join(part for part in path.split("/") if part not in ("", "."))
 
 
 def mount_path_problem(path: str) -> str | None:
@@ -13,7 +19,7 @@ def mount_path_problem(path: str) -> str | None:
         return "must not contain ':'"
     if any(part == ".." for part in path.split("/")):
         return "must not contain '..'"
-    if posixpath.normpath(path) == "/":
+    if canonical_mount_path(path) == "/":
         return "must not be / (the files would hide the container's root)"
     if len(path) > 1024:
         return "must be at most 1024 characters"
@@ -21,5 +27,5 @@ def mount_path_problem(path: str) -> str | None:
 
 
 def same_mount_path(a: str, b: str) -> bool:
-    """Two mount paths that name the same directory (the apiserver compares raw strings; the kubelet does not)."""
-    return posixpath.normpath(a) == posixpath.normpath(b)
+    """Two paths that name the same directory (the apiserver compares raw strings; the kubelet does not)."""
+    return canonical_mount_path(a) == canonical_mount_path(b)

@@ -20,6 +20,7 @@ from .pod import ContainerView, PodView
 from .status import Status, decode_status
 
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
+TOKEN_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"  # noqa: S105 - a path, not a secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +53,18 @@ class Plan:
         return bool(self.containers) or self.ambassador is not None
 
 
-def make_plan(request: InjectionRequest, pod: PodView, config: Config, namespace: str) -> Plan:
+def make_plan(
+    request: InjectionRequest, pod: PodView, config: Config, namespace: str, *, admitted: bool = True
+) -> Plan:
+    """`admitted`: the pod has been through ServiceAccount admission (true for every pod the apiserver sends;
+    false for offline injection of manifests, whose token volume does not exist yet)."""
     prefix = config.prefix
     status_key = prefix + STATUS
     previous = decode_status(status_key, pod.annotations.get(status_key))
     warnings: list[str] = []
 
     ambassador = _plan_ambassador(
-        request, pod=pod, config=config, namespace=namespace, previous=previous, warnings=warnings
+        request, pod=pod, config=config, namespace=namespace, previous=previous, warnings=warnings, admitted=admitted
     )
     proxy_wanted = ambassador is not None or previous.ambassador is not None
     proxy_url = f"http://127.0.0.1:{config.ambassador.port}"
@@ -75,18 +80,19 @@ def make_plan(request: InjectionRequest, pod: PodView, config: Config, namespace
         if proxy_wanted and request.ambassador:
             _add_literal_env(env, container, PROXY_ENV_NAME, proxy_url, warnings)
         if env and container.has_env_from:
-            warnings.append(f"container {container.name}: injected env vars take precedence over its envFrom keys")
+            warnings.append(f"{container.name}: injected env vars override same-named envFrom keys")
         volume_name = None
         if request.volume:
             for existing in container.mount_paths:
                 if same_mount_path(existing, request.mount_path):
                     raise Denied(
-                        f"container {quote(container.name)} already mounts a volume at {request.mount_path}; "
-                        f"choose another directory for the downward files with annotation {prefix}{MOUNT_PATH}"
+                        f"container {quote(container.name)} already uses {request.mount_path} for a volume or "
+                        f"device; choose another directory for the downward files with annotation {prefix}{MOUNT_PATH}"
                     )
             volume_name = _volume_name(container.name, taken_volumes)
             taken_volumes.add(volume_name)
-        plans.append(ContainerPlan(container, tuple(env), volume_name, request.mount_path))
+        if env or volume_name:
+            plans.append(ContainerPlan(container, tuple(env), volume_name, request.mount_path))
 
     if not plans and ambassador is None:
         return Plan((), None, status_key, previous, True, pod.annotations_present, None, tuple(warnings))
@@ -149,7 +155,7 @@ def _add_env(env: list[dict[str, Any]], container: ContainerView, field: EnvFiel
     value_from = field.value_from(container.name)
     if field.name in container.env:
         if not _same_source(container.env[field.name], value_from, container.name):
-            warnings.append(f"container {container.name}: kept your {field.name} (not {field.source})")
+            warnings.append(f"{container.name}: kept your {field.name}; {field.source} not injected")
         return
     env.append({"name": field.name, "valueFrom": value_from})
 
@@ -159,7 +165,7 @@ def _add_literal_env(
 ) -> None:
     if name in container.env:
         if container.env[name].get("value") != value:
-            warnings.append(f"container {container.name}: kept your {name} (not {value})")
+            warnings.append(f"{container.name}: kept your {name}; {value} not injected")
         return
     env.append({"name": name, "value": value})
 
@@ -186,6 +192,7 @@ def _plan_ambassador(
     namespace: str,
     previous: Status,
     warnings: list[str],
+    admitted: bool,
 ) -> AmbassadorPlan | None:
     if not request.ambassador or previous.ambassador is not None:
         return None
@@ -203,6 +210,16 @@ def _plan_ambassador(
             f'annotation {annotation}: "true" needs the pod\'s service account token, but '
             "spec.automountServiceAccountToken is false; remove one of them"
         )
+    if pod.token_volume is None and admitted:
+        raise Denied(
+            f'annotation {annotation}: "true" needs the pod\'s service account token, but the pod has none '
+            "(its ServiceAccount sets automountServiceAccountToken: false); remove the annotation or mount a token"
+        )
+    if pod.os_name == "windows":
+        raise Denied(
+            f'annotation {annotation}: "true" is refused for Windows pods: the ambassador image and its '
+            "security settings are Linux-only"
+        )
     if pod.host_network:
         raise Denied(
             f'annotation {annotation}: "true" is refused for hostNetwork pods: the proxy would be open to '
@@ -217,11 +234,15 @@ def _plan_ambassador(
                 f'annotation {annotation}: "true" conflicts with container {quote(container.name)}, which uses '
                 f"port {amb.port}; the ambassador needs it (the cluster operator sets that port)"
             )
-    return AmbassadorPlan(mode=amb.mode, container=ambassador_container(config))
+    return AmbassadorPlan(mode=amb.mode, container=ambassador_container(config, pod.token_volume))
 
 
-def ambassador_container(config: Config) -> dict[str, Any]:
-    """The kubectl-proxy container: loopback only, the pod's service account, PodSecurity "restricted"."""
+def ambassador_container(config: Config, token_volume: str | None) -> dict[str, Any]:
+    """The kubectl-proxy container: loopback only, the pod's service account, PodSecurity "restricted".
+
+    ServiceAccount admission ran before us and mounted the token into the containers it saw; ours is new,
+    so it mounts the same volume itself (read-only, where kubectl's in-cluster config looks for it).
+    """
     amb = config.ambassador
     address = f"http://127.0.0.1:{amb.port}"
     container: dict[str, Any] = {
@@ -264,6 +285,8 @@ def ambassador_container(config: Config) -> dict[str, Any]:
         },
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
+    if token_volume is not None:
+        container["volumeMounts"] = [{"name": token_volume, "mountPath": TOKEN_MOUNT_PATH, "readOnly": True}]
     if amb.mode == "native":
         container["restartPolicy"] = "Always"
     return container

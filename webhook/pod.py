@@ -13,6 +13,9 @@ from typing import Any
 
 from .errors import BadReview
 
+# ServiceAccount admission names the projected token volume kube-api-access-<random>.
+TOKEN_VOLUME_PREFIX = "kube-api-access-"  # noqa: S105 - a volume name, not a secret
+
 
 @dataclass(frozen=True, slots=True)
 class ContainerView:
@@ -22,7 +25,7 @@ class ContainerView:
     env: Mapping[str, Any]  # name -> the user's env entry (the first one, if the user repeated a name)
     env_count: int  # entries in the env list (0 when absent or null)
     has_env_from: bool
-    mount_paths: tuple[str, ...]
+    mount_paths: tuple[str, ...]  # volumeMounts[].mountPath and volumeDevices[].devicePath: both taken
     mount_count: int
     ports: tuple[int, ...]
     native_sidecar: bool
@@ -44,6 +47,8 @@ class PodView:
     volume_count: int
     automount_token: bool | None
     host_network: bool
+    os_name: str  # spec.os.name: "linux", "windows" or "" when unset
+    token_volume: str | None  # the kube-api-access-* volume ServiceAccount admission added, if any
 
     @property
     def display_name(self) -> str:
@@ -118,6 +123,9 @@ def _container(raw: Any, list_name: str, index: int) -> ContainerView:
     mount_paths = tuple(
         _string(_mapping(m, f"{where}.volumeMounts[{i}]").get("mountPath"), f"{where}.volumeMounts[{i}].mountPath")
         for i, m in enumerate(mounts)
+    ) + tuple(
+        _string(_mapping(d, f"{where}.volumeDevices[{i}]").get("devicePath"), f"{where}.volumeDevices[{i}].devicePath")
+        for i, d in enumerate(_list(container.get("volumeDevices"), where + ".volumeDevices"))
     )
     ports = tuple(
         p["containerPort"]
@@ -160,6 +168,8 @@ def view_pod(obj: Any) -> PodView:
         _string(_mapping(v, f"spec.volumes[{i}]").get("name"), f"spec.volumes[{i}].name") for i, v in enumerate(volumes)
     )
     automount = spec.get("automountServiceAccountToken")
+    os_spec = spec.get("os")
+    os_name = os_spec.get("name") if isinstance(os_spec, dict) else None
     return PodView(
         name=_string(metadata.get("name"), "metadata.name"),
         generate_name=_string(metadata.get("generateName"), "metadata.generateName"),
@@ -171,4 +181,6 @@ def view_pod(obj: Any) -> PodView:
         volume_count=len(volumes),
         automount_token=automount if isinstance(automount, bool) else None,
         host_network=spec.get("hostNetwork") is True,
+        os_name=os_name if isinstance(os_name, str) else "",
+        token_volume=min((n for n in volume_names if n.startswith(TOKEN_VOLUME_PREFIX)), default=None),
     )

@@ -55,18 +55,22 @@ def _summary(plan: Plan) -> tuple[dict[str, str], tuple[str, ...]]:
     return audit, tuple(kinds)
 
 
-def inject_pod(pod: PodView, namespace: str, config: Config, *, inject_by_default: bool) -> Verdict:
-    """Decide and build the patch for one pod (or pod template); raises Denied."""
+def inject_pod(
+    pod: PodView, namespace: str, config: Config, *, inject_by_default: bool, admitted: bool = True
+) -> Verdict:
+    """Decide and build the patch for one pod (or pod template); raises Denied.
+
+    `admitted` is false for manifests injected offline (no ServiceAccount admission has run on them yet)."""
     if MIRROR_ANNOTATION in pod.annotations:
         return _skip("mirror pod")
     request = parse(pod.annotations, config, inject_by_default=inject_by_default)
     if isinstance(request, NotRequested):
         return _skip(request.reason, request.warnings)
-    return _inject(request, pod, namespace, config)
+    return _inject(request, pod, namespace, config, admitted=admitted)
 
 
-def _inject(request: InjectionRequest, pod: PodView, namespace: str, config: Config) -> Verdict:
-    plan = make_plan(request, pod, config, namespace)
+def _inject(request: InjectionRequest, pod: PodView, namespace: str, config: Config, *, admitted: bool) -> Verdict:
+    plan = make_plan(request, pod, config, namespace, admitted=admitted)
     if not plan.changes_pod:
         return Verdict(
             allowed=True,
@@ -108,7 +112,7 @@ def _workload_warnings(request: AdmissionRequest, config: Config) -> tuple[str, 
     if template is not None and inject_key in annotations_of(template):
         # Pods are checked again when they are created; saying it now beats a ReplicaSet event nobody reads.
         try:
-            inject_pod(view_pod(template), request.namespace, config, inject_by_default=False)
+            inject_pod(view_pod(template), request.namespace, config, inject_by_default=False, admitted=False)
         except Denied as denial:
             warnings.append(f"pods of this {request.kind} will be denied: {denial.message}")
         except BadReview:
