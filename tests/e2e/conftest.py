@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +23,10 @@ _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
+from tests.chart_helpers import Helm  # noqa: E402
 from tests.e2e.controlplane import Binaries, ControlPlane, ToolchainMissing, find_binaries  # noqa: E402
+from tests.e2e.kube import Kube  # noqa: E402
+from tests.e2e.registration import ISOLATED, RunningWebhook, registered, start_server  # noqa: E402
 
 if TYPE_CHECKING:
     from lightkube import Client
@@ -73,3 +76,63 @@ def namespace(control_plane: ControlPlane) -> Iterator[str]:
     control_plane.wait_for_default_serviceaccount(name, timeout=60)
     yield name
     control_plane.request("DELETE", f"/api/v1/namespaces/{name}")
+
+
+# --- the webhook under test, registered through the chart's configuration ------------------------------------
+
+
+@pytest.fixture(scope="session")
+def kube(control_plane: ControlPlane) -> Iterator[Kube]:
+    """Admin API access that keeps status, body and the Warning headers the webhook sends."""
+    client = Kube(control_plane)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def helm(kube_binaries: Binaries, tmp_path_factory: pytest.TempPathFactory) -> Helm:
+    """The real helm (built with the control plane), with an isolated home."""
+    return Helm(kube_binaries.helm, tmp_path_factory.mktemp("helm-home"))
+
+
+@pytest.fixture
+def make_namespace(control_plane: ControlPlane, kube: Kube) -> Iterator[Callable[..., str]]:
+    """Create namespaces with labels (and wait for their default ServiceAccount); all deleted afterwards."""
+    created: list[str] = []
+
+    def make(**labels: str) -> str:
+        name = f"e2e-{uuid.uuid4().hex[:8]}"
+        kube.must(kube.create("/api/v1/namespaces", {"metadata": {"name": name, "labels": labels}}))
+        created.append(name)
+        control_plane.wait_for_default_serviceaccount(name, timeout=60)
+        return name
+
+    yield make
+    for name in created:
+        kube.call("DELETE", f"/api/v1/namespaces/{name}")
+
+
+@pytest.fixture(scope="session")
+def webhook(
+    control_plane: ControlPlane, kube: Kube, helm: Helm, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningWebhook]:
+    """`downward-webhook serve`, registered for every namespace not labelled e2e.downward.dev/isolated.
+
+    failurePolicy Fail here: a webhook that cannot be called must fail these tests, not skip injection.
+    """
+    server = start_server(control_plane, tmp_path_factory.mktemp("webhook"))
+    probe = f"e2e-probe-{uuid.uuid4().hex[:6]}"
+    kube.must(kube.create("/api/v1/namespaces", {"metadata": {"name": probe}}))
+    control_plane.wait_for_default_serviceaccount(probe, timeout=60)
+    values = {
+        "webhook": {
+            "failurePolicy": "Fail",
+            "namespaceSelector": {"matchExpressions": [{"key": ISOLATED, "operator": "DoesNotExist"}]},
+        }
+    }
+    try:
+        with registered(kube, helm, server, values, ca_pem=control_plane.ca_pem, probe_namespace=probe) as running:
+            yield running
+    finally:
+        kube.call("DELETE", f"/api/v1/namespaces/{probe}")
+        server.stop()

@@ -1,0 +1,82 @@
+"""A thin admin client for the test apiserver that keeps what the tests look at: status, body, Warning headers."""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from tests.e2e.controlplane import ControlPlane
+
+# RFC 7234 warn-code 299, agent "-", quoted text: how the apiserver sends admission warnings.
+_WARNING = re.compile(r'299 - "((?:[^"\\]|\\.)*)"')
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any
+    warnings: tuple[str, ...]
+
+    @property
+    def message(self) -> str:
+        return str(self.body.get("message", "")) if isinstance(self.body, dict) else ""
+
+
+class Kube:
+    def __init__(self, control_plane: ControlPlane) -> None:
+        context = ssl.create_default_context(cafile=str(control_plane.ca_cert_path))
+        context.load_cert_chain(str(control_plane.admin_cert_path), str(control_plane.admin_key_path))
+        self._client = httpx.Client(base_url=control_plane.server_url, verify=context, timeout=30, trust_env=False)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def call(
+        self, method: str, path: str, body: Mapping[str, Any] | None = None, params: Mapping[str, str] | None = None
+    ) -> Answer:
+        response = self._client.request(
+            method,
+            path,
+            content=None if body is None else json.dumps(body).encode(),
+            params=params,
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+        )
+        warnings = tuple(
+            match.group(1).replace('\\"', '"').replace("\\\\", "\\")
+            for header in response.headers.get_list("warning")
+            for match in _WARNING.finditer(header)
+        )
+        try:
+            decoded = response.json()
+        except ValueError:
+            decoded = response.text
+        return Answer(response.status_code, decoded, warnings)
+
+    def create(self, path: str, body: Mapping[str, Any], *, dry_run: bool = False) -> Answer:
+        return self.call("POST", path, body, {"dryRun": "All"} if dry_run else None)
+
+    def must(self, answer: Answer, status: int = 201) -> Any:
+        assert answer.status == status, f"expected {status}, got {answer.status}: {answer.body}"
+        return answer.body
+
+    def get(self, path: str) -> Any:
+        return self.must(self.call("GET", path), 200)
+
+
+def eventually(check: Callable[[], Any], *, timeout: float = 60.0, interval: float = 0.2, what: str = "") -> Any:
+    """Poll until `check` returns something truthy; fail with `what` and the last value otherwise."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or check}: last value {last!r}")
