@@ -2,10 +2,12 @@
 
 Only the verbs the webhook emits (add, replace) are supported; they follow evanphx/json-patch: `add` under a
 missing parent fails, `add` at an index inserts, "-" appends, `replace` on a missing map key adds it.
+Values are copied in: the webhook shares its building blocks between patches, a document must not.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -20,7 +22,7 @@ def _unescape(token: str) -> str:
 
 def apply_ops(document: Any, ops: Iterable[Mapping[str, Any]]) -> Any:
     for op in ops:
-        verb, path, value = op["op"], op["path"], op.get("value")
+        verb, path, value = op["op"], op["path"], copy.deepcopy(op.get("value"))
         if verb not in ("add", "replace"):
             raise PatchError(f"unsupported operation {verb!r}")
         tokens = [_unescape(t) for t in path.split("/")[1:]]

@@ -9,6 +9,7 @@ where the apiserver accepts it, so no combination of annotations can produce an 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 
@@ -99,3 +100,19 @@ FILE_CATALOG: tuple[FileField, ...] = (
 
 # Tells app containers where the ambassador listens (see docs/annotations.md).
 PROXY_ENV_NAME = "KUBE_API_PROXY_URL"
+
+
+# The entries below are built once per container name and shared between requests: they are serialised,
+# never mutated (offline injection copies what it inserts). Container names repeat across a workload's pods.
+
+
+@lru_cache(maxsize=4096)
+def env_entry(name: str, container: str) -> dict[str, Any]:
+    """The env var `name` of the catalog, as added to `container`."""
+    return {"name": name, "valueFrom": ENV_BY_NAME[name].value_from(container)}
+
+
+@lru_cache(maxsize=4096)
+def volume_items(container: str) -> list[dict[str, Any]]:
+    """The downwardAPI items describing the pod and `container`."""
+    return [field.item(container) for field in FILE_CATALOG]

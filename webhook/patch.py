@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .catalog import FILE_CATALOG
+from .catalog import volume_items
 from .plan import DEFAULT_CONTAINER_ANNOTATION, AmbassadorPlan, ContainerPlan, Plan
 
 Op = dict[str, Any]
@@ -27,7 +27,7 @@ def _volume(plan: ContainerPlan) -> dict[str, Any]:
         "name": plan.volume_name,
         "downwardAPI": {
             "defaultMode": 0o644,
-            "items": [field.item(plan.container.name) for field in FILE_CATALOG],
+            "items": volume_items(plan.container.name),
         },
     }
 

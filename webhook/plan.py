@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from .annotations import AMBASSADOR, CONTAINERS, MOUNT_PATH, STATUS, InjectionRequest
-from .catalog import ENV_BY_NAME, PROXY_ENV_NAME, EnvField
+from .catalog import ENV_BY_NAME, PROXY_ENV_NAME, EnvField, env_entry
 from .config import Config
 from .errors import Denied, quote
 from .paths import same_mount_path
@@ -152,12 +153,12 @@ def _same_source(entry: Any, wanted: dict[str, Any], container: str) -> bool:
 
 
 def _add_env(env: list[dict[str, Any]], container: ContainerView, field: EnvField, warnings: list[str]) -> None:
-    value_from = field.value_from(container.name)
+    entry = env_entry(field.name, container.name)
     if field.name in container.env:
-        if not _same_source(container.env[field.name], value_from, container.name):
+        if not _same_source(container.env[field.name], entry["valueFrom"], container.name):
             warnings.append(f"{container.name}: kept your {field.name}; {field.source} not injected")
         return
-    env.append({"name": field.name, "valueFrom": value_from})
+    env.append(entry)
 
 
 def _add_literal_env(
@@ -237,11 +238,13 @@ def _plan_ambassador(
     return AmbassadorPlan(mode=amb.mode, container=ambassador_container(config, pod.token_volume))
 
 
+@lru_cache(maxsize=256)
 def ambassador_container(config: Config, token_volume: str | None) -> dict[str, Any]:
     """The kubectl-proxy container: loopback only, the pod's service account, PodSecurity "restricted".
 
     ServiceAccount admission ran before us and mounted the token into the containers it saw; ours is new,
     so it mounts the same volume itself (read-only, where kubectl's in-cluster config looks for it).
+    Built once per configuration and token volume name, and shared: it is serialised, never mutated.
     """
     amb = config.ambassador
     address = f"http://127.0.0.1:{amb.port}"
