@@ -144,3 +144,14 @@ def test_operator_prefix_and_defaults() -> None:
     )
     # The default prefix means nothing under a custom one.
     assert isinstance(parse({P + "inject": "true"}, config, inject_by_default=False), NotRequested)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["image", "ambassador-image", "ambassador-port", "port", "privileged", "capabilities", "run-as-user", "resources"],
+)
+def test_operator_settings_cannot_be_set_by_annotation(key: str) -> None:
+    # Images, ports, privileges and resources belong to the operator's configuration: no annotation reaches them.
+    with pytest.raises(Denied) as caught:
+        parse({P + "inject": "true", P + "ambassador": "true", P + key: "x"}, DEFAULT, inject_by_default=False)
+    assert caught.value.message.startswith(f'unknown annotation "{P}{key}"')
