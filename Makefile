@@ -30,13 +30,26 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: $(STAMP) kube-tools lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=15
 
 unit: $(STAMP)
 	$(BIN)/pytest --ignore=tests/e2e
 
 e2e: $(STAMP) kube-tools
 	$(BIN)/pytest tests/e2e
+
+# Benchmarks (not part of `make test`): wrk (installed with apt-get when missing), the webhook against its floor,
+# the core in process, an RSS soak and pod creation through kube-apiserver; see docs/benchmarks.md.
+# BENCH_ARGS passes options, e.g. make bench BENCH_ARGS="--soak-seconds 60" or BENCH_ARGS="core http".
+BENCH_STAMP := $(VENV)/.bench-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	@rm -f $(VENV)/.bench-* && touch $@
+
+bench: $(BENCH_STAMP)
+	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
