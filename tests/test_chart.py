@@ -39,7 +39,10 @@ from tests.chart_helpers import (
     selector_matches,
 )
 from webhook.catalog import ENV_NAMES
+from webhook.cli import _parser as cli_parser
 from webhook.config import AmbassadorConfig, Config, ServerConfig, config_from_mapping
+from webhook.errors import Denied
+from webhook.offline import inject_documents
 from webhook.workloads import WORKLOAD_KINDS
 
 SCHEMA_VERSIONS = ("1.29.0", "1.37.0")  # the chart's kubeVersion floor and the newest schema we have
@@ -530,6 +533,120 @@ def test_full_values_enable_every_optional_feature(renders: dict[str, Render]) -
     assert rule["from"] == full["networkPolicy"]["from"]
 
 
+def _probe(container: dict[str, Any], name: str) -> dict[str, Any]:
+    probe: dict[str, Any] = container[name]
+    return {key: value for key, value in probe.items() if key in ("httpGet", "tcpSocket", "exec", "grpc")}
+
+
+@pytest.mark.parametrize("kind", ["ConfigMap", "Secret"])
+def test_client_ca_is_mounted_and_passed_to_the_server(helm: Helm, kind: str) -> None:
+    render = helm.template(
+        values={"tls": {"clientCA": {"enabled": True, "kind": kind, "name": "apiserver-client-ca", "key": "ca.pem"}}}
+    )
+    container = _container(render)
+    args = container["args"]
+    position = args.index("--client-ca")
+    ca_file = Path(args[position + 1])
+    # The server parses the rendered command line, and reads the file the volume puts there.
+    parsed = cli_parser().parse_args(args)
+    assert parsed.client_ca == ca_file
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == str(ca_file.parent)]
+    assert mount["readOnly"] is True
+    volume = next(
+        v for v in render.one("Deployment")["spec"]["template"]["spec"]["volumes"] if v["name"] == mount["name"]
+    )
+    source = volume["secret"] if kind == "Secret" else volume["configMap"]
+    assert source.get("secretName", source.get("name")) == "apiserver-client-ca"
+    assert source["items"] == [{"key": "ca.pem", "path": ca_file.name}]
+    assert set(volume) == {"name", "secret" if kind == "Secret" else "configMap"}
+    # The kubelet's HTTPS probes carry no client certificate: with mutual TLS they would never pass.
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert _probe(container, probe) == {"tcpSocket": {"port": "https"}}, probe
+    for obj in render:  # still valid Kubernetes objects
+        if (obj["apiVersion"], obj["kind"]) not in CRD_KINDS:
+            kubernetes_validate.validate(obj, SCHEMA_VERSIONS[-1], strict=True)
+
+
+def test_client_ca_is_off_by_default(renders: dict[str, Render]) -> None:
+    assert _values()["tls"]["clientCA"]["enabled"] is False
+    for name in ("default", "full-values", "secret-values", "certmanager-values"):
+        container = _container(renders[name])
+        assert "--client-ca" not in container["args"], name
+        assert not any(m["mountPath"] == "/client-ca" for m in container["volumeMounts"]), name
+        assert _probe(container, "readinessProbe") == {
+            "httpGet": {"path": "/readyz", "port": "https", "scheme": "HTTPS"}
+        }, name
+    assert "--client-ca" in _container(renders["client-ca-values"])["args"]
+
+
+def test_client_ca_with_a_service_monitor_needs_a_client_certificate(helm: Helm) -> None:
+    client_ca = {"enabled": True, "name": "apiserver-client-ca"}
+    refused = helm.template_raw(values={"tls": {"clientCA": client_ca}, "serviceMonitor": {"enabled": True}})
+    assert refused.returncode != 0
+    assert "serviceMonitor.tlsConfig must be set when tls.clientCA.enabled" in refused.stderr, refused.stderr
+    tls_config = {
+        "ca": {"secret": {"name": "dw-downward-webhook-tls", "key": "ca.crt"}},
+        "cert": {"secret": {"name": "prometheus-client", "key": "tls.crt"}},
+        "keySecret": {"name": "prometheus-client", "key": "tls.key"},
+    }
+    render = helm.template(
+        values={"tls": {"clientCA": client_ca}, "serviceMonitor": {"enabled": True, "tlsConfig": tls_config}}
+    )
+    (endpoint,) = render.one("ServiceMonitor")["spec"]["endpoints"]
+    assert endpoint["tlsConfig"] == tls_config
+
+
+def _ambassador_pod(name: str, namespace: str, ambassador: str = "true") -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "annotations": {"downward.dev/inject": "true", "downward.dev/ambassador": ambassador},
+        },
+        "spec": {"containers": [{"name": "app", "image": "busybox"}]},
+    }
+
+
+def _containers_of(pod: dict[str, Any]) -> list[str]:
+    spec = pod["spec"]
+    return [c["name"] for c in (*spec.get("initContainers", []), *spec["containers"])]
+
+
+def test_operator_can_disable_the_ambassador_everywhere_or_per_namespace(helm: Helm) -> None:
+    """config.ambassador.allowed / disabledNamespaces go from values, through the ConfigMap, to the server's
+    decision: the rendered configuration refuses an ambassador request with the operator's reason."""
+
+    def server_config(ambassador: dict[str, Any]) -> Config:
+        render = helm.template(values={"config": {"ambassador": ambassador}})
+        raw = yaml.safe_load(render.one("ConfigMap")["data"]["config.yaml"])
+        assert {key: raw["ambassador"][key] for key in ambassador} == ambassador
+        return config_from_mapping(raw)
+
+    default = server_config({})
+    assert default.ambassador.allowed is True
+    assert default.ambassador.disabled_namespaces == frozenset()
+    injected = inject_documents([_ambassador_pod("p", "team-a")], default).documents[0]
+    assert "downward-ambassador" in _containers_of(injected)
+
+    nowhere = server_config({"allowed": False})
+    with pytest.raises(Denied, match="the cluster operator disabled the ambassador"):
+        inject_documents([_ambassador_pod("p", "team-a")], nowhere)
+    # Injection without the ambassador still works; and an explicit "false" is never refused.
+    plain = inject_documents([_ambassador_pod("p", "team-a", ambassador="false")], nowhere).documents[0]
+    assert _containers_of(plain) == ["app"]
+    assert plain["metadata"]["annotations"]["downward.dev/status"]
+
+    per_namespace = server_config({"disabledNamespaces": ["team-a", "payments"]})
+    assert per_namespace.ambassador.allowed is True
+    assert per_namespace.ambassador.disabled_namespaces == frozenset({"team-a", "payments"})
+    with pytest.raises(Denied, match="disabled the ambassador in namespace team-a"):
+        inject_documents([_ambassador_pod("p", "team-a")], per_namespace)
+    elsewhere = inject_documents([_ambassador_pod("p", "team-b")], per_namespace).documents[0]
+    assert "downward-ambassador" in _containers_of(elsewhere)
+
+
 # --- values, schema, cross-field checks, NOTES ----------------------------------------------------------------
 
 
@@ -546,6 +663,30 @@ BAD_VALUES = [
     ({"config": {"annotationPrefix": "Downward"}}, ["/config/annotationPrefix", "does not match pattern"]),
     ({"config": {"ambassador": {"mode": "sidecar"}}}, ["/config/ambassador/mode", "'native', 'container'"]),
     ({"podDisruptionBudget": {"maxUnavailable": "half"}}, ["/podDisruptionBudget/maxUnavailable"]),
+    ({"config": {"ambassador": {"allowed": "no"}}}, ["/config/ambassador/allowed", "want boolean"]),
+    (
+        {"config": {"ambassador": {"disabledNamespaces": "team-a"}}},
+        ["/config/ambassador/disabledNamespaces", "want array"],
+    ),
+    (
+        {"config": {"ambassador": {"disabledNamespaces": ["Team_A"]}}},
+        ["/config/ambassador/disabledNamespaces/0", "does not match pattern"],
+    ),
+    (
+        {"config": {"ambassador": {"disabledNamespaces": ["a", "a"]}}},
+        ["/config/ambassador/disabledNamespaces", "are equal"],
+    ),
+    ({"tls": {"clientCA": {"enabled": True}}}, ["/tls/clientCA/name", "minLength"]),
+    (
+        {"tls": {"clientCA": {"enabled": True, "name": "ca", "kind": "Vault"}}},
+        ["/tls/clientCA/kind", "'ConfigMap', 'Secret'"],
+    ),
+    (
+        {"tls": {"clientCA": {"enabled": True, "name": "ca", "key": "a/b"}}},
+        ["/tls/clientCA/key", "does not match pattern"],
+    ),
+    ({"tls": {"clientCA": {"enabled": "yes"}}}, ["/tls/clientCA/enabled", "want boolean"]),
+    ({"tls": {"clientCA": {"caFile": "/etc/ca.crt"}}}, ["/tls/clientCA", "'caFile' not allowed"]),
 ]
 
 
