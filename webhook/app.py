@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -83,6 +84,7 @@ def create_app(config: Config, metrics: Metrics | None = None, state: AppState |
     state = state if state is not None else AppState()
     logger = logging.getLogger(LOGGER_NAME)
     limit = config.server.max_body_bytes
+    pid = os.getpid()  # which worker answered, with `serve --workers N` (the app is built in its process)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -120,7 +122,7 @@ def create_app(config: Config, metrics: Metrics | None = None, state: AppState |
             verdict = review(admission, config, inject_by_default=inject_by_default)
         except BadReview as error:
             metrics.requests.labels(path, admission.operation, "invalid").inc()
-            _log(logger, admission, path, "invalid", started=started, reason=error.message)
+            _log(logger, admission, path, "invalid", started=started, reason=error.message, pid=pid)
             return _error(400, error.message)
         except Exception:  # a bug of ours must not block pod creation, nor crash the worker
             logger.exception("internal error", extra={"fields": {"uid": admission.uid, "path": path}})
@@ -142,7 +144,9 @@ def create_app(config: Config, metrics: Metrics | None = None, state: AppState |
         metrics.latency.labels(path).observe(elapsed)
         for kind in verdict.injected:
             metrics.injections.labels(kind).inc()
-        _log(logger, admission, path, verdict.outcome, started=started, reason=verdict.message or verdict.reason)
+        _log(
+            logger, admission, path, verdict.outcome, started=started, reason=verdict.message or verdict.reason, pid=pid
+        )
         return Response(payload, media_type=JSON)
 
     @app.post(MUTATE_PATH)
@@ -172,7 +176,14 @@ def create_app(config: Config, metrics: Metrics | None = None, state: AppState |
 
 
 def _log(
-    logger: logging.Logger, admission: AdmissionRequest, path: str, outcome: str, *, started: float, reason: str
+    logger: logging.Logger,
+    admission: AdmissionRequest,
+    path: str,
+    outcome: str,
+    *,
+    started: float,
+    reason: str,
+    pid: int,
 ) -> None:
     obj = admission.obj if isinstance(admission.obj, dict) else {}
     metadata = obj.get("metadata")
@@ -193,4 +204,5 @@ def _log(
         outcome=outcome,
         reason=reason,
         durationMs=round((time.perf_counter() - started) * 1000, 3),
+        pid=pid,
     )

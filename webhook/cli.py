@@ -40,12 +40,24 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, help="operator configuration (YAML)")
     serve.add_argument("--client-ca", type=Path, help="require apiserver client certificates signed by this CA")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="worker processes accepting on one socket (default 1; use up to one per core)",
+    )
 
     inject = sub.add_parser("inject", help="inject manifests offline, as the server would")
     inject.add_argument("-f", "--filename", required=True, help="a YAML file of Pods and workloads, or - for stdin")
     inject.add_argument("--config", type=Path, help="operator configuration (YAML)")
     inject.add_argument("--namespace", default="default", help="namespace for objects that name none")
     return parser
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return int(text)
 
 
 def _certs(args: argparse.Namespace) -> int:
@@ -65,7 +77,7 @@ def _certs(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from .logs import configure_logging
-    from .server import ServeOptions, build_server
+    from .server import ServeOptions, Supervisor, build_server, check_tls_files
 
     try:
         config = load_config(args.config)
@@ -90,11 +102,17 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"error: {path} does not exist or is not a file", file=sys.stderr)
             return 2
     configure_logging(args.log_level)
+    options = ServeOptions(args.host, args.port, cert, key, args.log_level, args.client_ca)
     try:
-        server = build_server(config, ServeOptions(args.host, args.port, cert, key, args.log_level, args.client_ca))
+        if args.workers > 1:
+            check_tls_files(options)  # once, here, rather than in each worker
+        else:
+            server = build_server(config, options)
     except (OSError, ValueError) as error:
         print(f"error: cannot load the TLS certificate/key: {error}", file=sys.stderr)
         return 2
+    if args.workers > 1:
+        return Supervisor(config, options, args.workers).run()
     server.run()
     return 0 if server.started else 1
 
