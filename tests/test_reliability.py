@@ -187,7 +187,7 @@ def test_sigterm_fails_readiness_first_then_drains(tmp_path: Path) -> None:
         # An in-flight request whose body is still arriving when SIGTERM lands.
         def slow_body() -> Iterator[bytes]:
             yield REVIEW[:100]
-            time.sleep(2.5)
+            time.sleep(4.0)  # still arriving after the listener has closed
             yield REVIEW[100:]
 
         result: dict[str, int] = {}
@@ -201,7 +201,7 @@ def test_sigterm_fails_readiness_first_then_drains(tmp_path: Path) -> None:
         with httpx.Client(base_url=server.url, verify=context, timeout=5) as fresh:
             assert fresh.get("/readyz").status_code == 503  # readiness fails first...
             assert fresh.post("/mutate", content=REVIEW).status_code == 200  # ...while requests are still served
-        time.sleep(1.8)  # past the delay: the listener is closed
+        time.sleep(2.6)  # well past the 1.5 s delay: the listener is closed
         with pytest.raises(httpx.ConnectError):
             httpx.get(server.url + "/healthz", verify=context, timeout=2)
         inflight.join(timeout=15)
@@ -270,3 +270,113 @@ def test_client_certificates_can_be_required(tmp_path: Path) -> None:
         assert httpx.get(server.url + "/healthz", verify=authenticated, timeout=5).status_code == 200
     finally:
         server.stop()
+
+
+def test_connection_cap_answers_503_beyond_the_limit(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "config.yaml", maxConnections=3, shutdownDelaySeconds=0)
+    server = WebhookServer(tmp_path, config=config).start()
+    try:
+        context = server.tls_context()
+        held = [
+            httpx.Client(
+                base_url=server.url, verify=context, timeout=5, limits=httpx.Limits(max_keepalive_connections=1)
+            )
+            for _ in range(2)
+        ]
+        for client in held:
+            assert client.get("/healthz").status_code == 200  # two kept-alive connections: with the next, 3 = the cap
+        extra = httpx.post(server.url + "/mutate", content=REVIEW, verify=context, timeout=5)
+        assert extra.status_code == 503
+        for client in held:
+            client.close()
+        time.sleep(0.2)
+        assert httpx.post(server.url + "/mutate", content=REVIEW, verify=context, timeout=5).status_code == 200
+    finally:
+        server.stop()
+
+
+def test_rolling_restart_of_two_replicas_fails_no_request(tmp_path: Path) -> None:
+    """Two replicas behind a stand-in for Service endpoints: only replicas whose /readyz answers 200 get
+    new requests (the endpoints controller's view, refreshed every 100 ms). Each replica in turn gets
+    SIGTERM and is replaced while load runs; not one request may fail."""
+    (tmp_path / "tls").mkdir()
+    write_certificates(make_certificates(["127.0.0.1", "localhost"]), tmp_path / "tls")
+    config = write_config(tmp_path / "config.yaml", shutdownDelaySeconds=1.0)
+
+    def replica(name: str) -> WebhookServer:
+        workdir = tmp_path / name
+        workdir.mkdir(exist_ok=True)
+        (workdir / "tls").mkdir(exist_ok=True)
+        for file in ("tls.crt", "tls.key", "ca.crt"):
+            (workdir / "tls" / file).write_bytes((tmp_path / "tls" / file).read_bytes())
+        return WebhookServer(workdir, config=config).start()
+
+    replicas = {"a": replica("a"), "b": replica("b")}
+    context = replicas["a"].tls_context()
+    endpoints: list[str] = [r.url for r in replicas.values()]
+    lock = threading.Lock()
+    done = threading.Event()
+    failures: list[str] = []
+    served = {"count": 0}
+
+    def endpoints_controller() -> None:
+        while not done.is_set():
+            ready = []
+            for r in list(replicas.values()):
+                try:
+                    if httpx.get(r.url + "/readyz", verify=context, timeout=0.5).status_code == 200:
+                        ready.append(r.url)
+                except httpx.HTTPError:
+                    pass
+            with lock:
+                endpoints[:] = ready
+            time.sleep(0.1)
+
+    def load(seed: int) -> None:
+        clients: dict[str, httpx.Client] = {}
+        turn = seed
+        while not done.is_set():
+            with lock:
+                choices = list(endpoints)
+            if not choices:
+                failures.append("no ready endpoint")
+                time.sleep(0.05)
+                continue
+            url = choices[turn % len(choices)]
+            turn += 1
+            client = clients.setdefault(url, httpx.Client(base_url=url, verify=context, timeout=5))
+            try:
+                answer = client.post("/mutate", content=REVIEW)
+                if answer.status_code != 200:
+                    failures.append(f"{url}: {answer.status_code}")
+                else:
+                    served["count"] += 1
+            except httpx.HTTPError as error:
+                failures.append(f"{url}: {error!r}")
+        for client in clients.values():
+            client.close()
+
+    threads = [threading.Thread(target=endpoints_controller)] + [
+        threading.Thread(target=load, args=(i,)) for i in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(0.5)
+        for name in ("a", "b"):  # like a Deployment rollout with maxUnavailable 0: surge first, then retire
+            old = replicas[name]
+            replicas[name + "-new"] = replica(name + "-new")
+            time.sleep(0.3)
+            assert old.process is not None
+            os.killpg(old.process.pid, signal.SIGTERM)
+            old.process.wait(timeout=30)
+            del replicas[name]
+        time.sleep(0.5)
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join(timeout=30)
+        for r in replicas.values():
+            r.stop()
+    assert failures == []
+    assert served["count"] > 50
