@@ -1,5 +1,9 @@
 """The HTTP layer: bytes in, AdmissionReview bytes out. The only module that knows HTTP.
 
+The two admission paths are served as plain ASGI, ahead of FastAPI: they are called for every pod in the
+cluster, and FastAPI's routing, request and response objects cost more than the whole injection (see
+docs/benchmarks.md). FastAPI serves the rest: health, readiness, metrics, and the lifespan.
+
 How failures map to HTTP (the apiserver treats any non-200 or non-AdmissionReview answer as a call
 failure and lets failurePolicy decide, so we answer 200 whenever we know the request's uid):
 
@@ -19,25 +23,35 @@ import gc
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import Response
 
 from .admission import AdmissionRequest, encode_response, parse_review
 from .config import Config
 from .errors import BadReview
-from .logs import LOGGER_NAME, log_fields
+from .logs import LOGGER_NAME, AdmissionLog
 from .metrics import Metrics
 from .review import Verdict, review
 
 MUTATE_PATH = "/mutate"
 MUTATE_NAMESPACE_PATH = "/mutate-namespace"
-JSON = "application/json"
+# path -> inject_by_default: annotation opt-in, or namespace-wide opt-in where a missing annotation injects.
+ADMISSION_PATHS = {MUTATE_PATH: False, MUTATE_NAMESPACE_PATH: True}
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
 class BodyTooLarge(Exception):
@@ -53,79 +67,95 @@ class AppState:
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _deadline(request: Request, configured: float) -> float:
+def _deadline(query: bytes, configured: float) -> float:
     """Seconds allowed to read the body: ours, and never more than most of the apiserver's ?timeout=Ns."""
-    sent = request.query_params.get("timeout", "")
+    if not query:
+        return configured
+    sent = parse_qs(query.decode("latin-1")).get("timeout", [""])[0]
     if sent.endswith("s") and sent[:-1].replace(".", "", 1).isdigit():
         return min(configured, max(0.5, float(sent[:-1]) * 0.8))
     return configured
 
 
-def _error(status: int, reason: str) -> Response:
-    return Response(orjson.dumps({"reason": reason}), status_code=status, media_type=JSON)
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away
+            raise TimeoutError
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
-def create_app(config: Config, metrics: Metrics | None = None, state: AppState | None = None) -> FastAPI:
-    metrics = metrics if metrics is not None else Metrics()
-    state = state if state is not None else AppState()
-    logger = logging.getLogger(LOGGER_NAME)
-    limit = config.server.max_body_bytes
-    pid = os.getpid()  # which worker answered, with `serve --workers N` (the app is built in its process)
+async def _answer(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] = _JSON_HEADERS) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # Everything allocated at start-up is long-lived: keep the collector from rescanning it on every
-        # request (GC pauses were the p99 spikes in performance.md).
-        gc.collect()
-        gc.freeze()
-        tasks = [asyncio.create_task(job()) for job in state.background]
-        yield
-        for task in tasks:
-            task.cancel()
 
-    app = FastAPI(title="downward-webhook", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
-    app.state.downward = state
+def _reason(status: int, reason: str) -> tuple[int, bytes]:
+    return status, orjson.dumps({"reason": reason})
 
-    async def admit(request: Request, path: str, inject_by_default: bool) -> Response:
+
+class Admission:
+    """POST /mutate and /mutate-namespace: read, parse once, review, answer, count, log one line."""
+
+    def __init__(self, config: Config, metrics: Metrics) -> None:
+        self._config = config
+        self._metrics = metrics
+        self._limit = config.server.max_body_bytes
+        self._logger = logging.getLogger(LOGGER_NAME)
+        self._log = AdmissionLog(self._logger)
+        self._pid = os.getpid()  # which worker answered, with `serve --workers N` (built in its process)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, inject_by_default: bool) -> None:
+        if scope["method"] != "POST":
+            await _answer(
+                send, 405, orjson.dumps({"detail": "Method Not Allowed"}), [*_JSON_HEADERS, (b"allow", b"POST")]
+            )
+            return
         started = time.perf_counter()
-        deadline = _deadline(request, config.server.request_timeout_seconds)
+        path = scope["path"]
+        deadline = _deadline(scope.get("query_string", b""), self._config.server.request_timeout_seconds)
         try:
             async with asyncio.timeout(deadline):
-                body = await _read_body(request, limit)
+                body = await _read_body(scope, receive, self._limit)
         except BodyTooLarge:
-            metrics.requests.labels(path, "", "too_large").inc()
-            return _error(413, f"request body is larger than {limit} bytes (server.maxBodyBytes)")
+            self._metrics.count(path, "", "too_large")
+            reason = f"request body is larger than {self._limit} bytes (server.maxBodyBytes)"
+            await _answer(send, *_reason(413, reason))
+            return
         except TimeoutError:
-            metrics.requests.labels(path, "", "timeout").inc()
-            return _error(408, f"request body not received within {deadline:g}s")
+            self._metrics.count(path, "", "timeout")
+            await _answer(send, *_reason(408, f"request body not received within {deadline:g}s"))
+            return
+        status, payload = self.respond(body, path, inject_by_default, started)
+        await _answer(send, status, payload)
+
+    def respond(self, body: bytes, path: str, inject_by_default: bool, started: float) -> tuple[int, bytes]:
+        """The HTTP status and body for one request body (synchronous: nothing here waits)."""
         try:
             admission = parse_review(body)
         except BadReview as error:
-            metrics.requests.labels(path, "", "invalid").inc()
-            log_fields(logger, logging.INFO, "invalid request", path=path, outcome="invalid", reason=error.message)
-            return _error(400, error.message)
+            self._metrics.count(path, "", "invalid")
+            self._log.write({"path": path, "outcome": "invalid", "reason": error.message, "pid": self._pid})
+            return _reason(400, error.message)
         try:
-            verdict = review(admission, config, inject_by_default=inject_by_default)
+            verdict = review(admission, self._config, inject_by_default=inject_by_default)
         except BadReview as error:
-            metrics.requests.labels(path, admission.operation, "invalid").inc()
-            _log(logger, admission, path, "invalid", started=started, reason=error.message, pid=pid)
-            return _error(400, error.message)
+            self._metrics.count(path, admission.operation, "invalid")
+            self._write(admission, path, "invalid", started, error.message)
+            return _reason(400, error.message)
         except Exception:  # a bug of ours must not block pod creation, nor crash the worker
-            logger.exception("internal error", extra={"fields": {"uid": admission.uid, "path": path}})
+            self._logger.exception("internal error", extra={"fields": {"uid": admission.uid, "path": path}})
             verdict = Verdict(
                 allowed=True,
                 outcome="error",
@@ -139,70 +169,76 @@ def create_app(config: Config, metrics: Metrics | None = None, state: AppState |
             audit=verdict.audit,
             message=verdict.message,
         )
-        elapsed = time.perf_counter() - started
-        metrics.requests.labels(path, admission.operation, verdict.outcome).inc()
-        metrics.latency.labels(path).observe(elapsed)
+        self._metrics.count(path, admission.operation, verdict.outcome, time.perf_counter() - started)
         for kind in verdict.injected:
-            metrics.injections.labels(kind).inc()
-        _log(
-            logger, admission, path, verdict.outcome, started=started, reason=verdict.message or verdict.reason, pid=pid
+            self._metrics.injected(kind)
+        self._write(admission, path, verdict.outcome, started, verdict.message or verdict.reason)
+        return 200, payload
+
+    def _write(self, admission: AdmissionRequest, path: str, outcome: str, started: float, reason: str) -> None:
+        obj = admission.obj if isinstance(admission.obj, dict) else {}
+        metadata = obj.get("metadata")
+        if not isinstance(metadata, dict):
+            metadata = {}
+        self._log.write(
+            {
+                "uid": admission.uid,
+                "path": path,
+                "kind": admission.kind,
+                "operation": admission.operation,
+                "namespace": admission.namespace,
+                "name": admission.name or metadata.get("name") or "",
+                "generateName": metadata.get("generateName") or "",
+                "dryRun": admission.dry_run,
+                "outcome": outcome,
+                "reason": reason,
+                "durationMs": round((time.perf_counter() - started) * 1000, 3),
+                "pid": self._pid,
+            }
         )
-        return Response(payload, media_type=JSON)
 
-    @app.post(MUTATE_PATH)
-    async def mutate(request: Request) -> Response:
-        return await admit(request, MUTATE_PATH, inject_by_default=False)
 
-    @app.post(MUTATE_NAMESPACE_PATH)
-    async def mutate_namespace(request: Request) -> Response:
-        return await admit(request, MUTATE_NAMESPACE_PATH, inject_by_default=True)
+def create_app(config: Config, metrics: Metrics | None = None, state: AppState | None = None) -> ASGIApp:
+    metrics = metrics if metrics is not None else Metrics()
+    state = state if state is not None else AppState()
 
-    @app.get("/healthz")
-    @app.get("/livez")
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Everything allocated at start-up is long-lived: keep the collector from rescanning it on every
+        # request (GC pauses were the p99 spikes in performance.md).
+        gc.collect()
+        gc.freeze()
+        tasks = [asyncio.create_task(job()) for job in state.background]
+        yield
+        for task in tasks:
+            task.cancel()
+
+    api = FastAPI(title="downward-webhook", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    api.state.downward = state
+
+    @api.get("/healthz")
+    @api.get("/livez")
     async def alive() -> Response:
         return Response(b"ok", media_type="text/plain")
 
-    @app.get("/readyz")
+    @api.get("/readyz")
     async def ready() -> Response:
         if state.ready:
             return Response(b"ok", media_type="text/plain")
         return Response(b"shutting down", status_code=503, media_type="text/plain")
 
-    @app.get("/metrics")
+    @api.get("/metrics")
     async def metrics_endpoint() -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    admission = Admission(config, metrics)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            inject_by_default = ADMISSION_PATHS.get(scope["path"])
+            if inject_by_default is not None:
+                await admission(scope, receive, send, inject_by_default)
+                return
+        await api(scope, receive, send)
+
     return app
-
-
-def _log(
-    logger: logging.Logger,
-    admission: AdmissionRequest,
-    path: str,
-    outcome: str,
-    *,
-    started: float,
-    reason: str,
-    pid: int,
-) -> None:
-    obj = admission.obj if isinstance(admission.obj, dict) else {}
-    metadata = obj.get("metadata")
-    if not isinstance(metadata, dict):
-        metadata = {}
-    log_fields(
-        logger,
-        logging.INFO,
-        "admission",
-        uid=admission.uid,
-        path=path,
-        kind=admission.kind,
-        operation=admission.operation,
-        namespace=admission.namespace,
-        name=admission.name or metadata.get("name") or "",
-        generateName=metadata.get("generateName") or "",
-        dryRun=admission.dry_run,
-        outcome=outcome,
-        reason=reason,
-        durationMs=round((time.perf_counter() - started) * 1000, 3),
-        pid=pid,
-    )

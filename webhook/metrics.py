@@ -8,6 +8,7 @@ start) and /metrics, whichever worker answers it, renders the sum over all worke
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -54,6 +55,30 @@ class Metrics:
         if multiprocess_dir is not None:
             self._exposed = CollectorRegistry()
             MultiProcessCollector(self._exposed, path=str(multiprocess_dir))  # type: ignore[no-untyped-call]
+
+        # Labelled children, looked up once per label set: .labels() costs more than the increment.
+        self._request_children: dict[tuple[str, str, str], Any] = {}
+        self._latency_children: dict[str, Any] = {}
+        self._injection_children: dict[str, Any] = {}
+
+    def count(self, path: str, operation: str, outcome: str, elapsed: float | None = None) -> None:
+        """One answered request; `elapsed` (seconds) also goes to the latency histogram."""
+        key = (path, operation, outcome)
+        child = self._request_children.get(key)
+        if child is None:
+            child = self._request_children[key] = self.requests.labels(*key)
+        child.inc()
+        if elapsed is not None:
+            histogram = self._latency_children.get(path)
+            if histogram is None:
+                histogram = self._latency_children[path] = self.latency.labels(path)
+            histogram.observe(elapsed)
+
+    def injected(self, kind: str) -> None:
+        child = self._injection_children.get(kind)
+        if child is None:
+            child = self._injection_children[kind] = self.injections.labels(kind)
+        child.inc()
 
     def render(self) -> bytes:
         return generate_latest(self._exposed)
