@@ -24,8 +24,3 @@ def mount_path_problem(path: str) -> str | None:
     if len(path) > 1024:
         return "must be at most 1024 characters"
     return None
-
-
-def same_mount_path(a: str, b: str) -> bool:
-    """Two paths that name the same directory (the apiserver compares raw strings; the kubelet does not)."""
-    return canonical_mount_path(a) == canonical_mount_path(b)

@@ -16,7 +16,7 @@ from .annotations import AMBASSADOR, CONTAINERS, MOUNT_PATH, STATUS, InjectionRe
 from .catalog import ENV_BY_NAME, PROXY_ENV_NAME, EnvField, env_entry
 from .config import Config
 from .errors import Denied, quote
-from .paths import same_mount_path
+from .paths import canonical_mount_path
 from .pod import ContainerView, PodView
 from .status import Status, decode_status
 
@@ -85,7 +85,7 @@ def make_plan(
         volume_name = None
         if request.volume:
             for existing in container.mount_paths:
-                if same_mount_path(existing, request.mount_path):
+                if canonical_mount_path(existing) == request.mount_path:  # request.mount_path is canonical
                     raise Denied(
                         f"container {quote(container.name)} already uses {request.mount_path} for a volume or "
                         f"device; choose another directory for the downward files with annotation {prefix}{MOUNT_PATH}"
