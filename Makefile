@@ -23,8 +23,8 @@ kube-tools:
 	bash tools/kube/build.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check webhook tests
-	$(BIN)/ruff format --check webhook tests
+	$(BIN)/ruff check webhook tests bench
+	$(BIN)/ruff format --check webhook tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -24,7 +24,6 @@ import json
 import re
 import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from cryptography import x509
 
 from tests.chart_helpers import CHART_DIR, CI_DIR
 from tests.e2e.controlplane import Binaries, ControlPlane
+from tests.e2e.kube import eventually
 from tests.server_process import WebhookServer
 from webhook.certs import make_certificates, write_certificates
 
@@ -200,14 +200,7 @@ def _pem(data: Mapping[str, str], key: str) -> bytes:
 
 
 def _eventually(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+    return eventually(check, timeout=timeout, what=what)
 
 
 def _create_namespace(control_plane: ControlPlane, name: str, labels: Mapping[str, str] | None = None) -> None:
