@@ -22,8 +22,8 @@ from typing import Any
 import orjson
 import uvicorn
 
-from webhook.server import BACKLOG
 from webhook.tls import harden
+from webhook.workers import BACKLOG
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -77,7 +77,8 @@ def _certs(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from .logs import configure_logging
-    from .server import ServeOptions, Supervisor, build_server, check_tls_files
+    from .server import ServeOptions, build_server
+    from .workers import Supervisor, check_tls_files
 
     try:
         config = load_config(args.config)
