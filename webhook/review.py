@@ -126,4 +126,4 @@ def _namespace_of(obj: Any) -> str:
     return namespace if isinstance(namespace, str) else ""
 
 
-__all__ = ["BadReview", "Verdict", "inject_pod", "review"]
+__all__ = ["Verdict", "inject_pod", "review"]
