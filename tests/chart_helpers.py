@@ -125,7 +125,8 @@ class Render:
 class Helm:
     """A helm binary with an isolated home; every call is a fresh process."""
 
-    def __init__(self, binary: Path, home: Path) -> None:
+    def __init__(self, binary: Path, home: Path, env: Mapping[str, str] | None = None) -> None:
+        """`env` adds to (or overrides) the isolated environment, e.g. a real cluster's KUBECONFIG."""
         self.binary = binary
         self.home = home
         self.env = {
@@ -135,6 +136,7 @@ class Helm:
             "HELM_CONFIG_HOME": str(home / "config"),
             "HELM_DATA_HOME": str(home / "data"),
             "KUBECONFIG": str(home / "no-such-kubeconfig"),
+            **(env or {}),
         }
 
     def run(self, *args: str) -> HelmResult:
@@ -143,7 +145,7 @@ class Helm:
         )
         return HelmResult(tuple(args), proc.returncode, proc.stdout, proc.stderr)
 
-    def _value_args(self, values_files: Sequence[Path], values: Mapping[str, Any] | None) -> list[str]:
+    def value_args(self, values_files: Sequence[Path], values: Mapping[str, Any] | None) -> list[str]:
         args: list[str] = []
         for path in values_files:
             args += ["--values", str(path)]
@@ -170,7 +172,7 @@ class Helm:
             str(CHART_DIR),
             "--namespace",
             namespace,
-            *self._value_args(values_files, values),
+            *self.value_args(values_files, values),
             *extra,
         )
 
@@ -187,9 +189,7 @@ class Helm:
         return Render(tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc))
 
     def lint(self, values_files: Sequence[Path] = (), *, strict: bool = True) -> HelmResult:
-        return self.run(
-            "lint", str(CHART_DIR), *(["--strict"] if strict else []), *self._value_args(values_files, None)
-        )
+        return self.run("lint", str(CHART_DIR), *(["--strict"] if strict else []), *self.value_args(values_files, None))
 
 
 # --- label selectors, evaluated the way the apiserver does ---------------------------------------------------

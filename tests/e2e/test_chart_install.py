@@ -23,7 +23,6 @@ import hashlib
 import json
 import re
 import socket
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ import pytest
 import yaml
 from cryptography import x509
 
-from tests.chart_helpers import CHART_DIR, CI_DIR
+from tests.chart_helpers import CHART_DIR, CI_DIR, Helm
 from tests.e2e.controlplane import Binaries, ControlPlane
 from tests.e2e.kube import eventually
 from tests.server_process import WebhookServer
@@ -59,33 +58,9 @@ UNREACHABLE_FAIL: dict[str, dict[str, Any]] = {
 # --- helm and the API ------------------------------------------------------------------------------------------
 
 
-class HelmCli:
-    """The real helm against the test control plane, with a private helm home."""
-
-    def __init__(self, binary: Path, control_plane: ControlPlane, home: Path) -> None:
-        self.binary = binary
-        self.home = home
-        self.env = control_plane.env()
-        for variable in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"):
-            self.env[variable] = str(home / variable.lower())
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [str(self.binary), *args], env=self.env, capture_output=True, text=True, check=False, timeout=120
-        )
-        if check:
-            assert proc.returncode == 0, f"helm {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}"
-        return proc
-
-    def values_file(self, values: Mapping[str, Any]) -> Path:
-        path = self.home / f"values-{uuid.uuid4().hex[:8]}.yaml"
-        path.write_text(yaml.safe_dump(dict(values)), encoding="utf-8")
-        return path
-
-
 @dataclass
 class Release:
-    helm: HelmCli
+    helm: Helm
     name: str
     namespace: str
     uninstalled: bool = False
@@ -95,20 +70,12 @@ class Release:
     def fullname(self) -> str:
         return f"{self.name}-{CHART_NAME}"
 
-    def _values_args(self, files: Sequence[Path], values: Mapping[str, Any] | None) -> list[str]:
-        args: list[str] = []
-        for path in files:
-            args += ["--values", str(path)]
-        if values:
-            args += ["--values", str(self.helm.values_file(values))]
-        return args
-
     def install(self, files: Sequence[Path] = (), values: Mapping[str, Any] | None = None) -> Release:
         # No --wait: the pods never become ready without a kubelet (helm 4's default is not to wait).
         self.helm.run(
             "install", self.name, str(CHART_DIR), "--namespace", self.namespace, "--create-namespace",
-            *self._values_args(files, values),
-        )  # fmt: skip
+            *self.helm.value_args(files, values),
+        ).check()  # fmt: skip
         return self
 
     def upgrade(
@@ -116,30 +83,31 @@ class Release:
     ) -> None:
         self.helm.run(
             "upgrade", self.name, str(CHART_DIR), "--namespace", self.namespace,
-            *self._values_args(files, values), *extra,
-        )  # fmt: skip
+            *self.helm.value_args(files, values), *extra,
+        ).check()  # fmt: skip
 
     def uninstall(self) -> None:
-        self.helm.run("uninstall", self.name, "--namespace", self.namespace)
+        self.helm.run("uninstall", self.name, "--namespace", self.namespace).check()
         self.uninstalled = True
 
     def manifest(self) -> list[dict[str, Any]]:
-        out = self.helm.run("get", "manifest", self.name, "--namespace", self.namespace).stdout
+        out = self.helm.run("get", "manifest", self.name, "--namespace", self.namespace).check().stdout
         return [doc for doc in yaml.safe_load_all(out) if doc]
 
     def status(self) -> dict[str, Any]:
-        out = self.helm.run("status", self.name, "--namespace", self.namespace, "--output", "json").stdout
+        out = self.helm.run("status", self.name, "--namespace", self.namespace, "--output", "json").check().stdout
         loaded: dict[str, Any] = json.loads(out)
         return loaded
 
 
 @pytest.fixture(scope="module")
-def helm_cli(kube_binaries: Binaries, control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> HelmCli:
-    return HelmCli(kube_binaries.helm, control_plane, tmp_path_factory.mktemp("helm-home"))
+def helm_cli(kube_binaries: Binaries, control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Helm:
+    """The real helm against the test control plane (its KUBECONFIG), with a private helm home."""
+    return Helm(kube_binaries.helm, tmp_path_factory.mktemp("helm-home"), control_plane.env())
 
 
 @pytest.fixture
-def new_release(helm_cli: HelmCli, control_plane: ControlPlane) -> Iterator[Callable[[str], Release]]:
+def new_release(helm_cli: Helm, control_plane: ControlPlane) -> Iterator[Callable[[str], Release]]:
     """Makes releases with unique names, each in its own namespace; all uninstalled and deleted afterwards."""
     made: list[Release] = []
 
@@ -152,7 +120,7 @@ def new_release(helm_cli: HelmCli, control_plane: ControlPlane) -> Iterator[Call
     yield make
     for release in made:
         if not release.uninstalled:
-            helm_cli.run("uninstall", release.name, "--namespace", release.namespace, check=False)
+            helm_cli.run("uninstall", release.name, "--namespace", release.namespace)  # best effort
         for namespace in (release.namespace, *release.extra_namespaces):
             control_plane.request("DELETE", f"/api/v1/namespaces/{namespace}")
 
@@ -254,10 +222,10 @@ def test_install_is_accepted_by_the_apiserver(
         assert _gone(control_plane, _path(obj, release.namespace)), f"{obj['kind']} left behind by uninstall"
 
 
-def test_apiserver_compiles_the_match_conditions(helm_cli: HelmCli, control_plane: ControlPlane) -> None:
+def test_apiserver_compiles_the_match_conditions(helm_cli: Helm, control_plane: ControlPlane) -> None:
     """The acceptance above means something: the same configuration with one expression that does not
     compile, or does not type-check, is refused on create."""
-    rendered = helm_cli.run("template", "cel", str(CHART_DIR), "--namespace", "cel-system").stdout
+    rendered = helm_cli.run("template", "cel", str(CHART_DIR), "--namespace", "cel-system").check().stdout
     (mwc,) = [doc for doc in yaml.safe_load_all(rendered) if doc and doc["kind"] == "MutatingWebhookConfiguration"]
     mwc["metadata"] = {"name": f"cel-check-{uuid.uuid4().hex[:6]}"}
     path = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations?dryRun=All"
@@ -649,7 +617,7 @@ def _admission_config(directory: Path, users: Mapping[str, tuple[Path, Path]]) -
 
 
 def test_client_ca_works_once_the_apiserver_presents_a_certificate(
-    kube_binaries: Binaries, helm_cli: HelmCli, tmp_path: Path
+    kube_binaries: Binaries, helm_cli: Helm, tmp_path: Path
 ) -> None:
     """`serve --client-ca` (tls.clientCA) against a real kube-apiserver started with an AdmissionConfiguration:
     the apiserver presents its client certificate to the webhook host its kubeconfig names, and the pod is
@@ -671,7 +639,7 @@ def test_client_ca_works_once_the_apiserver_presents_a_certificate(
         "template", "mtls", str(CHART_DIR), "--namespace", "mtls-system",
         "--set", "tls.clientCA.enabled=true", "--set", "tls.clientCA.name=apiserver-client-ca",
         "--set", "webhook.failurePolicy=Fail",
-    ).stdout  # fmt: skip
+    ).check().stdout  # fmt: skip
     (mwc,) = [doc for doc in yaml.safe_load_all(rendered) if doc and doc["kind"] == "MutatingWebhookConfiguration"]
     (entry,) = [hook for hook in mwc["webhooks"] if hook["name"] == "pods.downward.dev"]
 
