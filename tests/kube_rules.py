@@ -24,6 +24,7 @@ import kubernetes_validate
 from kubernetes_validate import utils as kv_utils
 from referencing import Registry, Resource
 
+from webhook.admission import AdmissionRequest
 from webhook.apply import PatchError, apply_ops
 
 # The oldest and newest Kubernetes versions we support: native sidecars (init containers with
@@ -699,3 +700,19 @@ def service_account_volume(suffix: str = "7x2kq") -> dict[str, Any]:
 
 def service_account_mount(suffix: str = "7x2kq") -> dict[str, Any]:
     return {"name": SERVICE_ACCOUNT_VOLUME_PREFIX + suffix, "readOnly": True, "mountPath": SERVICE_ACCOUNT_MOUNT_PATH}
+
+
+def pod_create(pod: dict[str, Any], namespace: str) -> AdmissionRequest:
+    """The AdmissionRequest the apiserver builds for a Pod CREATE (a copy of the pod, as sent on the wire)."""
+    return AdmissionRequest(
+        uid="0b1c5c4e-8d0f-4d6a-9a38-9f3f0e0f6f01",
+        group="",
+        version="v1",
+        kind="Pod",
+        sub_resource="",
+        operation="CREATE",
+        namespace=namespace,
+        name=pod.get("metadata", {}).get("name", ""),  # "" for generateName pods
+        obj=copy.deepcopy(pod),
+        dry_run=False,
+    )

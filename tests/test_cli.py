@@ -14,7 +14,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from webhook.admission import AdmissionRequest
+from tests.kube_rules import pod_create
 from webhook.apply import apply_ops
 from webhook.cli import main
 from webhook.config import Config
@@ -118,8 +118,7 @@ def test_inject_matches_the_server_exactly() -> None:
     assert len(docs) == 4
 
     # The pod: byte for byte what applying the server's patch gives.
-    request = AdmissionRequest("u", "", "v1", "Pod", "", "CREATE", "default", "downward", originals[0], False)
-    verdict = review(request, Config(), inject_by_default=False)
+    verdict = review(pod_create(originals[0], "default"), Config(), inject_by_default=False)
     assert verdict.ops
     assert docs[0] == apply_ops(originals[0], verdict.ops)
 

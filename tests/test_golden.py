@@ -22,9 +22,10 @@ from tests.kube_rules import (
     apply_patch_like_apiserver,
     as_reinvoked,
     check_pod,
+    pod_create,
     validate_schema,
 )
-from webhook.admission import AdmissionRequest, clean_warning
+from webhook.admission import clean_warning
 from webhook.config import Config, config_from_mapping
 from webhook.review import Verdict, review
 
@@ -69,19 +70,7 @@ def load_case(name: str) -> Case:
 
 def admit(case: Case, pod: dict[str, Any]) -> Verdict:
     """One call of the core, with the request the apiserver builds for a Pod CREATE."""
-    request = AdmissionRequest(
-        uid="0b1c5c4e-8d0f-4d6a-9a38-9f3f0e0f6f01",
-        group="",
-        version="v1",
-        kind="Pod",
-        sub_resource="",
-        operation="CREATE",
-        namespace=case.namespace,
-        name=pod["metadata"].get("name", ""),  # "" for generateName pods
-        obj=copy.deepcopy(pod),
-        dry_run=False,
-    )
-    return review(request, case.config, inject_by_default=PATHS[case.path])
+    return review(pod_create(pod, case.namespace), case.config, inject_by_default=PATHS[case.path])
 
 
 @dataclass

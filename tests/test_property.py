@@ -7,7 +7,6 @@ the built-in plugins re-run, as on reinvocation) changes nothing. Derandomized: 
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
@@ -19,10 +18,10 @@ from tests.kube_rules import (
     apply_patch_like_apiserver,
     as_reinvoked,
     check_pod,
+    pod_create,
     service_account_mount,
     service_account_volume,
 )
-from webhook.admission import AdmissionRequest
 from webhook.annotations import KNOWN_KEYS
 from webhook.catalog import ENV_NAMES, PROXY_ENV_NAME
 from webhook.config import Config, config_from_mapping
@@ -237,19 +236,7 @@ def scenarios(draw: st.DrawFn) -> tuple[str, bool, str, dict[str, Any]]:
 
 
 def _admit(pod: dict[str, Any], config: Config, namespace: str, *, by_default: bool) -> Any:
-    request = AdmissionRequest(
-        uid="u-1",
-        group="",
-        version="v1",
-        kind="Pod",
-        sub_resource="",
-        operation="CREATE",
-        namespace=namespace,
-        name=pod["metadata"].get("name", ""),
-        obj=copy.deepcopy(pod),
-        dry_run=False,
-    )
-    return review(request, config, inject_by_default=by_default)
+    return review(pod_create(pod, namespace), config, inject_by_default=by_default)
 
 
 @settings(

@@ -16,7 +16,7 @@ import pytest
 
 from tests.e2e.kube import Kube, eventually
 from tests.e2e.registration import RunningWebhook
-from webhook.admission import AdmissionRequest
+from tests.kube_rules import pod_create
 from webhook.catalog import ENV_BY_NAME, FILE_CATALOG, PROXY_ENV_NAME, SEED_ENV
 from webhook.config import Config
 from webhook.review import review
@@ -82,10 +82,7 @@ def core_verdict(pod: dict[str, Any], namespace: str) -> Any:
     admitted["spec"]["volumes"] = [{"name": "kube-api-access-abcde", "projected": {"sources": []}}]
     for container in admitted["spec"]["containers"]:
         container["volumeMounts"] = [{"name": "kube-api-access-abcde", "mountPath": TOKEN_PATH, "readOnly": True}]
-    request = AdmissionRequest(
-        "e2e", "", "v1", "Pod", "", "CREATE", namespace, pod["metadata"]["name"], admitted, False
-    )
-    return review(request, Config(), inject_by_default=False)
+    return review(pod_create(admitted, namespace), Config(), inject_by_default=False)
 
 
 def test_opted_in_pod_is_stored_injected(kube: Kube, webhook: RunningWebhook, namespace: str) -> None:
