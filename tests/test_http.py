@@ -83,6 +83,9 @@ def test_injects_and_answers_a_complete_review(client: httpx.Client) -> None:
     answer = client.post("/mutate", content=orjson.dumps(review(pod({P + "inject": "true"}), uid="abc-123")))
     assert answer.status_code == 200
     assert answer.headers["content-type"] == "application/json"
+    # Sized, not chunked: one write, and the apiserver reads no chunk framing.
+    assert "transfer-encoding" not in answer.headers
+    assert answer.headers["content-length"] == str(len(answer.content))
     body = answer.json()
     assert body["apiVersion"] == "admission.k8s.io/v1"
     assert body["kind"] == "AdmissionReview"
@@ -233,6 +236,7 @@ def test_malformed_input_gets_a_4xx_with_a_reason(
 ) -> None:
     answer = client.post("/mutate", content=body)
     assert answer.status_code == status
+    assert answer.headers["content-length"] == str(len(answer.content))
     assert reason in answer.json()["reason"]
     assert server.alive()
 

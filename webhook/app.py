@@ -97,7 +97,10 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
 
 
 async def _answer(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] = _JSON_HEADERS) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    # With a Content-Length uvicorn writes the body as it is; without one it would chunk it (more bytes, more
+    # TLS records, and a terminating chunk for the apiserver to read).
+    length = (b"content-length", str(len(body)).encode())
+    await send({"type": "http.response.start", "status": status, "headers": [*headers, length]})
     await send({"type": "http.response.body", "body": body})
 
 
