@@ -34,6 +34,12 @@ CONTAINERS = "containers"
 AMBASSADOR = "ambassador"
 STATUS = "status"
 
+# Annotations of others that the planner reads: a static (mirror) pod is never injected, and kubectl's
+# default container is set when the ambassador joins spec.containers, unless the user chose one.
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
+FOREIGN_ANNOTATIONS = frozenset((MIRROR_ANNOTATION, DEFAULT_CONTAINER_ANNOTATION))
+
 USER_KEYS: tuple[str, ...] = (INJECT, ENV, VOLUME, MOUNT_PATH, CONTAINERS, AMBASSADOR)
 KNOWN_KEYS: tuple[str, ...] = (*USER_KEYS, STATUS)
 

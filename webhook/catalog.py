@@ -101,6 +101,9 @@ FILE_CATALOG: tuple[FileField, ...] = (
 # Tells app containers where the ambassador listens (see docs/annotations.md).
 PROXY_ENV_NAME = "KUBE_API_PROXY_URL"
 
+# Every env var name we could ever add: a user's env var with another name can never collide with ours.
+INJECTABLE_ENV_NAMES: frozenset[str] = frozenset((*ENV_NAMES, PROXY_ENV_NAME))
+
 
 # The entries below are built once per container name and shared between requests: they are serialised,
 # never mutated (offline injection copies what it inserts). Container names repeat across a workload's pods.

@@ -40,7 +40,7 @@ def _label(doc: dict[str, Any], index: int) -> str:
 
 def _inject_one(pod: dict[str, Any], namespace: str, config: Config, where: str, warnings: list[str]) -> None:
     try:
-        verdict = inject_pod(view_pod(pod), namespace, config, inject_by_default=False, admitted=False)
+        verdict = inject_pod(view_pod(pod, config.prefix), namespace, config, inject_by_default=False, admitted=False)
     except Denied as denial:
         raise Denied(f"{where}: {denial.message}") from None
     except BadReview as error:

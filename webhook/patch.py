@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .annotations import DEFAULT_CONTAINER_ANNOTATION
 from .catalog import volume_items
-from .plan import DEFAULT_CONTAINER_ANNOTATION, AmbassadorPlan, ContainerPlan, Plan
+from .plan import AmbassadorPlan, ContainerPlan, Plan
 
 Op = dict[str, Any]
 
@@ -36,14 +37,14 @@ def _container_ops(plan: ContainerPlan) -> list[Op]:
     ops: list[Op] = []
     path = plan.container.path
     if plan.env:
-        if plan.container.env_count == 0:
+        if not plan.container.has_env:
             ops.append({"op": "add", "path": f"{path}/env", "value": list(plan.env)})
         else:
             ops.extend({"op": "add", "path": f"{path}/env/{i}", "value": e} for i, e in enumerate(plan.env))
     if plan.volume_name is not None:
         # No subPath: a subPath mount never sees updates, and the labels/annotations files must stay live.
         mount = {"name": plan.volume_name, "mountPath": plan.mount_path, "readOnly": True}
-        if plan.container.mount_count == 0:
+        if not plan.container.has_mounts:
             ops.append({"op": "add", "path": f"{path}/volumeMounts", "value": [mount]})
         else:
             ops.append({"op": "add", "path": f"{path}/volumeMounts/-", "value": mount})

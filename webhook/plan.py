@@ -12,15 +12,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from .annotations import AMBASSADOR, CONTAINERS, MOUNT_PATH, STATUS, InjectionRequest
+from .annotations import AMBASSADOR, CONTAINERS, DEFAULT_CONTAINER_ANNOTATION, MOUNT_PATH, STATUS, InjectionRequest
 from .catalog import ENV_BY_NAME, PROXY_ENV_NAME, EnvField, env_entry
 from .config import Config
 from .errors import Denied, quote
 from .paths import canonical_mount_path
-from .pod import ContainerView, PodView
+from .pod import ContainerView, PodView, UserEnv
 from .status import Status, decode_status
 
-DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 TOKEN_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"  # noqa: S105 - a path, not a secret
 
 
@@ -61,7 +60,8 @@ def make_plan(
     false for offline injection of manifests, whose token volume does not exist yet)."""
     prefix = config.prefix
     status_key = prefix + STATUS
-    previous = decode_status(status_key, pod.annotations.get(status_key))
+    annotations = pod.annotation_map()
+    previous = decode_status(status_key, annotations.get(status_key))
     warnings: list[str] = []
 
     ambassador = _plan_ambassador(
@@ -105,14 +105,14 @@ def make_plan(
         ambassador=ambassador.mode if ambassador else previous.ambassador,
     )
     default_container = None
-    if ambassador and ambassador.mode == "container" and DEFAULT_CONTAINER_ANNOTATION not in pod.annotations:
+    if ambassador and ambassador.mode == "container" and DEFAULT_CONTAINER_ANNOTATION not in annotations:
         default_container = pod.containers[0].name
     return Plan(
         containers=tuple(plans),
         ambassador=ambassador,
         status_key=status_key,
         status=status,
-        status_existed=status_key in pod.annotations,
+        status_existed=status_key in annotations,
         annotations_present=pod.annotations_present,
         default_container=default_container,
         warnings=tuple(warnings),
@@ -134,41 +134,33 @@ def _targets(request: InjectionRequest, pod: PodView, config: Config, previous: 
     return [by_name[name] for name in request.containers]
 
 
-def _same_source(entry: Any, wanted: dict[str, Any], container: str) -> bool:
+def _same_source(user: UserEnv, field: EnvField, container: str) -> bool:
     """Whether the user's env entry already exposes what we would (after the apiserver's defaulting)."""
-    existing = entry.get("valueFrom") if isinstance(entry, dict) else None
-    if not isinstance(existing, dict):
-        return False
-    if "fieldRef" in wanted:
-        ref = existing.get("fieldRef")
-        return isinstance(ref, dict) and ref.get("fieldPath") == wanted["fieldRef"]["fieldPath"]
-    ref = existing.get("resourceFieldRef")
-    want = wanted["resourceFieldRef"]
+    if field.field_path is not None:
+        return user.field_path == field.field_path
     return (
-        isinstance(ref, dict)
-        and ref.get("resource") == want["resource"]
-        and ref.get("containerName") in (None, "", container)
-        and str(ref.get("divisor", "1")) == want["divisor"]
+        user.resource == field.resource
+        and user.container_name in (None, "", container)
+        and user.divisor == field.divisor
     )
 
 
 def _add_env(env: list[dict[str, Any]], container: ContainerView, field: EnvField, warnings: list[str]) -> None:
-    entry = env_entry(field.name, container.name)
-    if field.name in container.env:
-        if not _same_source(container.env[field.name], entry["valueFrom"], container.name):
-            warnings.append(f"{container.name}: kept your {field.name}; {field.source} not injected")
-        return
-    env.append(entry)
+    user = container.user_env(field.name)
+    if user is None:
+        env.append(env_entry(field.name, container.name))
+    elif not _same_source(user, field, container.name):
+        warnings.append(f"{container.name}: kept your {field.name}; {field.source} not injected")
 
 
 def _add_literal_env(
     env: list[dict[str, Any]], container: ContainerView, name: str, value: str, warnings: list[str]
 ) -> None:
-    if name in container.env:
-        if container.env[name].get("value") != value:
-            warnings.append(f"{container.name}: kept your {name}; {value} not injected")
-        return
-    env.append({"name": name, "value": value})
+    user = container.user_env(name)
+    if user is None:
+        env.append({"name": name, "value": value})
+    elif user.value != value:
+        warnings.append(f"{container.name}: kept your {name}; {value} not injected")
 
 
 def _volume_name(container: str, taken: set[str]) -> str:

@@ -1,16 +1,22 @@
-"""A read-only view of the few Pod fields the planner needs, extracted once from the decoded object.
+"""What the planner may know of a Pod: the few facts it decides on, extracted once from the decoded object.
 
 The pod is never round-tripped through a model: unknown fields would be dropped and the cost grows with the
-pod. We read names, env var names and mount paths, and check only the shapes we rely on; anything else in
-the object is left exactly as the apiserver sent it.
+pod. We read names, the env vars we could collide with, mount paths and ports, and check only the shapes we
+rely on; anything else in the object is left exactly as the apiserver sent it.
+
+A view holds nothing but those facts (no pod name, no uid, no env var we could never inject) and is hashable,
+so two pods with equal views get the same decision: the pods of one ReplicaSet, Job or StatefulSet differ only
+in what the planner never reads. review.py memoizes decisions on it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
+from .annotations import FOREIGN_ANNOTATIONS
+from .catalog import INJECTABLE_ENV_NAMES
 from .errors import BadReview
 
 # ServiceAccount admission names the projected token volume kube-api-access-<random>.
@@ -18,15 +24,27 @@ TOKEN_VOLUME_PREFIX = "kube-api-access-"  # noqa: S105 - a volume name, not a se
 
 
 @dataclass(frozen=True, slots=True)
+class UserEnv:
+    """The user's own entry for a name we could inject (the first one, if the user repeated the name)."""
+
+    name: str
+    value: str | None  # a literal value
+    field_path: str | None  # valueFrom.fieldRef.fieldPath
+    resource: str | None  # valueFrom.resourceFieldRef
+    container_name: str | None
+    divisor: str  # as written, turned into a string ("1m"; 1 -> "1"); "1" when absent
+
+
+@dataclass(frozen=True, slots=True)
 class ContainerView:
     name: str
     list_name: str  # "containers" or "initContainers": where it lives in spec
     index: int
-    env: Mapping[str, Any]  # name -> the user's env entry (the first one, if the user repeated a name)
-    env_count: int  # entries in the env list (0 when absent or null)
+    has_env: bool  # a non-empty env list: ours are inserted into it, else the list is created
+    claimed: tuple[UserEnv, ...]  # the user's env vars with a name we could inject; usually none
     has_env_from: bool
     mount_paths: tuple[str, ...]  # volumeMounts[].mountPath and volumeDevices[].devicePath: both taken
-    mount_count: int
+    has_mounts: bool  # a non-empty volumeMounts list
     ports: tuple[int, ...]
     native_sidecar: bool
 
@@ -34,28 +52,36 @@ class ContainerView:
     def path(self) -> str:
         return f"/spec/{self.list_name}/{self.index}"
 
+    def user_env(self, name: str) -> UserEnv | None:
+        for entry in self.claimed:
+            if entry.name == name:
+                return entry
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class PodView:
-    name: str
-    generate_name: str
-    annotations: Mapping[str, str]
+    # Ours (under the operator's prefix) and the few others the planner reads, in the pod's order.
+    annotations: tuple[tuple[str, str], ...]
     annotations_present: bool  # a map exists (possibly empty) and keys can be added under it
     containers: tuple[ContainerView, ...]
     init_containers: tuple[ContainerView, ...]
     volume_names: frozenset[str]
-    volume_count: int
     automount_token: bool | None
     host_network: bool
     os_name: str  # spec.os.name: "linux", "windows" or "" when unset
-    token_volume: str | None  # the kube-api-access-* volume ServiceAccount admission added, if any
+
+    def annotation_map(self) -> dict[str, str]:
+        return dict(self.annotations)
 
     @property
-    def display_name(self) -> str:
-        return self.name or (self.generate_name + "*" if self.generate_name else "(unnamed)")
+    def volume_count(self) -> int:
+        return len(self.volume_names)
 
-    def container_names(self) -> frozenset[str]:
-        return frozenset(c.name for c in (*self.containers, *self.init_containers))
+    @property
+    def token_volume(self) -> str | None:
+        """The kube-api-access-* volume ServiceAccount admission added, if any."""
+        return min((n for n in self.volume_names if n.startswith(TOKEN_VOLUME_PREFIX)), default=None)
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:
@@ -97,13 +123,13 @@ def _invalid(where: str, problem: str) -> BadReview:
 def _strings(value: Any, key: str, where: str) -> tuple[str, ...]:
     """item[key] for each item of a list of objects, all strings (e.g. every volumeMounts[].mountPath).
 
-    The hot path is one generator over well-formed input; only bad input pays for naming the bad entry.
+    The hot path is one pass at C speed over well-formed input; only bad input pays for naming the bad entry.
     """
     if value is None:
         return ()
     if value.__class__ is list:
         try:
-            found = tuple(item[key] for item in value)
+            found = tuple(map(itemgetter(key), value))
         except (TypeError, KeyError):
             pass
         else:
@@ -115,21 +141,38 @@ def _strings(value: Any, key: str, where: str) -> tuple[str, ...]:
     raise _invalid(f"{where}[*].{key}", "is required")
 
 
-def _env_entries(value: Any, where: str) -> dict[str, Any]:
-    """name -> the user's entry (the first one, where a name repeats)."""
-    if value is None:
-        return {}
-    if value.__class__ is list:
-        try:
-            # The hot path for large pods (1000 env vars): one comprehension, reversed so the first wins.
-            env = {item["name"]: item for item in reversed(value)}
-        except (TypeError, KeyError):
-            pass  # not the shape the apiserver sends: find and name the bad entry below
-        else:
-            if not env or set(map(type, env)) == {str}:  # map/set: C speed, unlike a generator
-                return env
-    _strings(value, "name", where + ".env")
-    raise _invalid(where + ".env", "has an entry without a name")
+def _optional_string(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _user_env(entry: dict[str, Any]) -> UserEnv:
+    value_from = entry.get("valueFrom")
+    value_from = value_from if isinstance(value_from, dict) else {}
+    field_ref = value_from.get("fieldRef")
+    resource_ref = value_from.get("resourceFieldRef")
+    field_ref = field_ref if isinstance(field_ref, dict) else {}
+    resource_ref = resource_ref if isinstance(resource_ref, dict) else {}
+    return UserEnv(
+        name=entry["name"],
+        value=_optional_string(entry.get("value")),
+        field_path=_optional_string(field_ref.get("fieldPath")),
+        resource=_optional_string(resource_ref.get("resource")),
+        container_name=_optional_string(resource_ref.get("containerName")),
+        divisor=str(resource_ref.get("divisor", "1")),
+    )
+
+
+def _claimed(value: Any, where: str) -> tuple[UserEnv, ...]:
+    """The user's env entries whose name we could inject, first occurrence of each name, in order."""
+    names = _strings(value, "name", where + ".env")
+    if INJECTABLE_ENV_NAMES.isdisjoint(names):  # the usual case: one set operation at C speed
+        return ()
+    claimed: dict[str, UserEnv] = {}
+    for entry in value:
+        name = entry["name"]
+        if name in INJECTABLE_ENV_NAMES and name not in claimed:
+            claimed[name] = _user_env(entry)
+    return tuple(claimed.values())
 
 
 def _container(raw: Any, list_name: str, index: int) -> ContainerView:
@@ -148,11 +191,11 @@ def _container(raw: Any, list_name: str, index: int) -> ContainerView:
         name=name,
         list_name=list_name,
         index=index,
-        env=_env_entries(env_list, where),
-        env_count=len(env_list) if env_list else 0,
+        has_env=bool(env_list),
+        claimed=_claimed(env_list, where),
         has_env_from=bool(raw.get("envFrom")),
         mount_paths=mount_paths + _strings(devices, "devicePath", where + ".volumeDevices") if devices else mount_paths,
-        mount_count=len(mount_paths),
+        has_mounts=bool(mount_paths),
         ports=tuple(
             p["containerPort"]
             for p in _list(ports, where + ".ports")
@@ -164,14 +207,16 @@ def _container(raw: Any, list_name: str, index: int) -> ContainerView:
     )
 
 
-def view_pod(obj: Any) -> PodView:
-    """Extract the planner's view; raise BadReview when the object does not have a Pod's shape."""
+def view_pod(obj: Any, prefix: str) -> PodView:
+    """Extract the planner's view (annotations: those under `prefix` and the few others the planner reads);
+    raise BadReview when the object does not have a Pod's shape."""
     pod = _mapping(obj, "the object")
     if not pod:
         raise BadReview("request.object is missing")
     metadata = _mapping(pod.get("metadata"), "metadata")
     spec = _mapping(pod.get("spec"), "spec")
     raw_annotations = metadata.get("annotations")
+    annotations = string_map(raw_annotations, "metadata.annotations")
     containers = tuple(
         _container(c, "containers", i) for i, c in enumerate(_list(spec.get("containers"), "spec.containers"))
     )
@@ -183,21 +228,18 @@ def view_pod(obj: Any) -> PodView:
         if raw_init
         else ()
     )
-    volume_names = frozenset(_strings(spec.get("volumes"), "name", "spec.volumes"))
     automount = spec.get("automountServiceAccountToken")
     os_spec = spec.get("os")
     os_name = os_spec.get("name") if isinstance(os_spec, dict) else None
     return PodView(
-        name=_string(metadata.get("name"), "metadata.name"),
-        generate_name=_string(metadata.get("generateName"), "metadata.generateName"),
-        annotations=string_map(raw_annotations, "metadata.annotations"),
+        annotations=tuple(
+            item for item in annotations.items() if item[0].startswith(prefix) or item[0] in FOREIGN_ANNOTATIONS
+        ),
         annotations_present=isinstance(raw_annotations, dict),
         containers=containers,
         init_containers=init_containers,
-        volume_names=volume_names,
-        volume_count=len(volume_names),
+        volume_names=frozenset(_strings(spec.get("volumes"), "name", "spec.volumes")),
         automount_token=automount if isinstance(automount, bool) else None,
         host_network=spec.get("hostNetwork") is True,
         os_name=os_name if isinstance(os_name, str) else "",
-        token_volume=min((n for n in volume_names if n.startswith(TOKEN_VOLUME_PREFIX)), default=None),
     )

@@ -12,15 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .admission import AdmissionRequest
-from .annotations import INJECT, InjectionRequest, NotRequested, parse
+from .annotations import INJECT, MIRROR_ANNOTATION, InjectionRequest, NotRequested, parse
 from .config import Config
 from .errors import BadReview, Denied
 from .patch import Op, build_ops
 from .plan import Plan, make_plan
 from .pod import PodView, view_pod
 from .workloads import WORKLOAD_KINDS, annotations_of, misplaced_opt_in, pod_template
-
-MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +59,10 @@ def inject_pod(
     """Decide and build the patch for one pod (or pod template); raises Denied.
 
     `admitted` is false for manifests injected offline (no ServiceAccount admission has run on them yet)."""
-    if MIRROR_ANNOTATION in pod.annotations:
+    annotations = pod.annotation_map()
+    if MIRROR_ANNOTATION in annotations:
         return _skip("mirror pod")
-    request = parse(pod.annotations, config, inject_by_default=inject_by_default)
+    request = parse(annotations, config, inject_by_default=inject_by_default)
     if isinstance(request, NotRequested):
         return _skip(request.reason, request.warnings)
     return _inject(request, pod, namespace, config, admitted=admitted)
@@ -84,22 +83,35 @@ def _inject(request: InjectionRequest, pod: PodView, namespace: str, config: Con
     return Verdict(allowed=True, outcome="injected", ops=ops, warnings=plan.warnings, audit=audit, injected=kinds)
 
 
-def review(request: AdmissionRequest, config: Config, *, inject_by_default: bool) -> Verdict:
-    """The whole decision for one AdmissionReview; raises BadReview only for an object that is no Pod."""
-    if request.sub_resource:
-        return _skip(f"subresource {request.kind}/{request.sub_resource}")
+def pod_to_inject(request: AdmissionRequest, config: Config) -> tuple[PodView, str] | None:
+    """The view and namespace of a Pod being created, the one request that can be injected; None otherwise.
+
+    Raises BadReview when the object is no Pod."""
+    if request.sub_resource or request.operation != "CREATE" or request.kind != "Pod" or request.group != "":
+        return None
+    return view_pod(request.obj, config.prefix), request.namespace or _namespace_of(request.obj)
+
+
+def decide(pod: PodView, namespace: str, config: Config, *, inject_by_default: bool) -> Verdict:
+    """The verdict for a Pod being created: a function of its view, its namespace and the configuration only."""
     try:
-        if request.group == "" and request.kind == "Pod":
-            if request.operation != "CREATE":
-                return _skip(f"operation {request.operation}")
-            pod = view_pod(request.obj)
-            namespace = request.namespace or _namespace_of(request.obj)
-            return inject_pod(pod, namespace, config, inject_by_default=inject_by_default)
-        if (request.group, request.kind) in WORKLOAD_KINDS and request.operation in ("CREATE", "UPDATE"):
-            return _skip(f"{request.kind} checked", _workload_warnings(request, config))
-        return _skip(f"kind {request.kind} {request.operation}")
+        return inject_pod(pod, namespace, config, inject_by_default=inject_by_default)
     except Denied as denial:
         return Verdict(allowed=False, outcome="denied", reason="denied", message=denial.message)
+
+
+def review(request: AdmissionRequest, config: Config, *, inject_by_default: bool) -> Verdict:
+    """The whole decision for one AdmissionReview; raises BadReview only for an object that is no Pod."""
+    pod = pod_to_inject(request, config)
+    if pod is not None:
+        return decide(*pod, config, inject_by_default=inject_by_default)
+    if request.sub_resource:
+        return _skip(f"subresource {request.kind}/{request.sub_resource}")
+    if request.group == "" and request.kind == "Pod":
+        return _skip(f"operation {request.operation}")
+    if (request.group, request.kind) in WORKLOAD_KINDS and request.operation in ("CREATE", "UPDATE"):
+        return _skip(f"{request.kind} checked", _workload_warnings(request, config))
+    return _skip(f"kind {request.kind} {request.operation}")
 
 
 def _workload_warnings(request: AdmissionRequest, config: Config) -> tuple[str, ...]:
@@ -112,7 +124,8 @@ def _workload_warnings(request: AdmissionRequest, config: Config) -> tuple[str, 
     if template is not None and inject_key in annotations_of(template):
         # Pods are checked again when they are created; saying it now beats a ReplicaSet event nobody reads.
         try:
-            inject_pod(view_pod(template), request.namespace, config, inject_by_default=False, admitted=False)
+            pod = view_pod(template, config.prefix)
+            inject_pod(pod, request.namespace, config, inject_by_default=False, admitted=False)
         except Denied as denial:
             warnings.append(f"pods of this {request.kind} will be denied: {denial.message}")
         except BadReview:
@@ -126,4 +139,4 @@ def _namespace_of(obj: Any) -> str:
     return namespace if isinstance(namespace, str) else ""
 
 
-__all__ = ["Verdict", "inject_pod", "review"]
+__all__ = ["Verdict", "decide", "inject_pod", "pod_to_inject", "review"]
