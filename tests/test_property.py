@@ -2,11 +2,15 @@
 
 Every verdict is either a denial that names the annotation to change, or a patch that applies the way the
 apiserver applies it and gives a pod the apiserver accepts; and a second pass over that pod (defaulted, with
-the built-in plugins re-run, as on reinvocation) changes nothing. Derandomized: CI sees the same examples.
+the built-in plugins re-run, as on reinvocation) changes nothing. The memoized answers the server gives
+(webhook/answers.py, one memo per configuration shared by all examples) are byte for byte a fresh review's,
+for the pod and for a sibling that differs only in what the planner never reads. Derandomized: CI sees the
+same examples.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -22,7 +26,9 @@ from tests.kube_rules import (
     service_account_mount,
     service_account_volume,
 )
+from webhook.admission import AdmissionRequest
 from webhook.annotations import KNOWN_KEYS
+from webhook.answers import Answers, encode_verdict
 from webhook.catalog import ENV_NAMES, PROXY_ENV_NAME
 from webhook.config import Config, config_from_mapping
 from webhook.review import review
@@ -239,6 +245,37 @@ def _admit(pod: dict[str, Any], config: Config, namespace: str, *, by_default: b
     return review(pod_create(pod, namespace), config, inject_by_default=by_default)
 
 
+ANSWERS = {name: Answers(config) for name, config in CONFIGS.items()}  # shared: examples hit each other's answers
+
+
+def _sibling(pod: dict[str, Any]) -> dict[str, Any]:
+    """The next pod of the same ReplicaSet, as far as the planner can tell: other name, image, labels, env values."""
+    sibling = copy.deepcopy(pod)
+    metadata = sibling["metadata"]
+    metadata.pop("name", None)
+    metadata["generateName"] = "web-5c6d7e8f9a-"
+    metadata["labels"] = {"pod-template-hash": "5c6d7e8f9a"}
+    if isinstance(metadata.get("annotations"), dict):
+        metadata["annotations"]["example.com/restarted-at"] = "2026-11-25T10:00:00Z"
+    for container in sibling["spec"]["containers"]:
+        container["image"] = "busybox:1.37"
+        if container.get("env"):  # a name we never inject, into a list that exists
+            container["env"].append({"name": "SIBLING_ONLY", "value": "1"})
+    return sibling
+
+
+def _check_memoized_answers(pod: dict[str, Any], config_name: str, namespace: str, *, by_default: bool) -> None:
+    config, answers = CONFIGS[config_name], ANSWERS[config_name]
+    for uid, candidate in (("first-uid", pod), ('sibling "uid"', _sibling(pod))):
+        request = pod_create(candidate, namespace)
+        request = AdmissionRequest(**{**{f: getattr(request, f) for f in request.__slots__}, "uid": uid})
+        hits = answers.hits
+        _, body = answers(request, inject_by_default=by_default)
+        assert body == encode_verdict(uid, review(request, config, inject_by_default=by_default))
+        if candidate is not pod:
+            assert answers.hits == hits + 1, "the sibling was not answered from the memo"
+
+
 @settings(
     max_examples=200,
     deadline=None,
@@ -254,6 +291,7 @@ def test_every_verdict_is_a_clear_denial_or_a_patch_the_apiserver_accepts(
     config = CONFIGS[config_name]
     assert check_pod(pod) == [], "the generator made a pod the apiserver would refuse"
     verdict = _admit(pod, config, namespace, by_default=by_default)
+    _check_memoized_answers(pod, config_name, namespace, by_default=by_default)
     # pytest --hypothesis-show-statistics shows the spread of outcomes
     event(f"{verdict.outcome}: {verdict.reason if verdict.allowed else verdict.message[:40]}")
 

@@ -33,12 +33,13 @@ import orjson
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from .admission import AdmissionRequest, encode_response, parse_review
+from .admission import AdmissionRequest, parse_review
+from .answers import Answers, encode_verdict
 from .config import Config
 from .errors import BadReview
 from .logs import LOGGER_NAME, AdmissionLog
 from .metrics import Metrics
-from .review import Verdict, review
+from .review import Verdict
 
 MUTATE_PATH = "/mutate"
 MUTATE_NAMESPACE_PATH = "/mutate-namespace"
@@ -113,6 +114,7 @@ class Admission:
 
     def __init__(self, config: Config, metrics: Metrics) -> None:
         self._config = config
+        self._answers = Answers(config)
         self._metrics = metrics
         self._limit = config.server.max_body_bytes
         self._logger = logging.getLogger(LOGGER_NAME)
@@ -152,7 +154,7 @@ class Admission:
             self._log.write({"path": path, "outcome": "invalid", "reason": error.message, "pid": self._pid})
             return _reason(400, error.message)
         try:
-            verdict = review(admission, self._config, inject_by_default=inject_by_default)
+            verdict, payload = self._answers(admission, inject_by_default=inject_by_default)
         except BadReview as error:
             self._metrics.count(path, admission.operation, "invalid")
             self._write(admission, path, "invalid", started, error.message)
@@ -164,14 +166,7 @@ class Admission:
                 outcome="error",
                 warnings=(f"downward-webhook internal error, nothing injected (uid {admission.uid})",),
             )
-        payload = encode_response(
-            admission.uid,
-            allowed=verdict.allowed,
-            ops=verdict.ops,
-            warnings=verdict.warnings,
-            audit=verdict.audit,
-            message=verdict.message,
-        )
+            payload = encode_verdict(admission.uid, verdict)
         self._metrics.count(path, admission.operation, verdict.outcome, time.perf_counter() - started)
         for kind in verdict.injected:
             self._metrics.injected(kind)

@@ -1,0 +1,121 @@
+"""AdmissionRequest -> (Verdict, response bytes), with the decisions for pods memoized by their view.
+
+Pods come in families: a ReplicaSet's, a Job's or a StatefulSet's pods differ in name, uid and status, which
+the planner never reads (webhook/pod.py keeps only what it decides on). So the decision for a Pod CREATE is a
+function of (pod view, namespace, path) under one configuration, and the answer for the next pod of the same
+family is the memoized response with its uid filled in: no planning, no patch building, no serialising.
+
+The memo is bounded by entries and by the bytes of the responses it holds, and evicts the least recently used.
+A pod that looks like no other costs what it always did, plus one lookup.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import orjson
+
+from .admission import AdmissionRequest, encode_response
+from .config import Config
+from .pod import PodView
+from .review import Verdict, decide, pod_to_inject, review
+
+DEFAULT_MAX_ENTRIES = 4096
+DEFAULT_MAX_BYTES = 8 * 1024 * 1024
+# A pod with thousands of containers or env vars: recomputing its answer costs little next to parsing it,
+# and keeping it could flush dozens of others.
+DEFAULT_MAX_ENTRY_BYTES = 256 * 1024
+_UID_SLOT = b'"uid":""'  # where encode_response put an empty uid: the first key of "response"
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseTemplate:
+    """An encoded AdmissionReview response around its uid."""
+
+    head: bytes  # up to and including "uid":
+    tail: bytes  # everything after the uid
+
+    @classmethod
+    def of(cls, verdict: Verdict) -> ResponseTemplate:
+        body = encode_verdict("", verdict)
+        head, slot, tail = body.partition(_UID_SLOT)
+        if not slot:
+            raise RuntimeError("encode_response wrote no uid slot")  # a bug of ours: the caller fails open
+        return cls(head + b'"uid":', tail)
+
+    def fill(self, uid: str) -> bytes:
+        return self.head + orjson.dumps(uid) + self.tail
+
+    @property
+    def size(self) -> int:
+        return len(self.head) + len(self.tail)
+
+
+def encode_verdict(uid: str, verdict: Verdict) -> bytes:
+    return encode_response(
+        uid,
+        allowed=verdict.allowed,
+        ops=verdict.ops,
+        warnings=verdict.warnings,
+        audit=verdict.audit,
+        message=verdict.message,
+    )
+
+
+_Key = tuple[PodView, str, bool]
+
+
+class Answers:
+    """The answers of one configuration; not thread-safe (one event loop per process calls it)."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES,
+    ) -> None:
+        self._config = config
+        self._max_entries, self._max_bytes = max_entries, max_bytes
+        self._max_entry_bytes = min(max_entry_bytes, max_bytes)
+        self._memo: OrderedDict[_Key, tuple[Verdict, ResponseTemplate]] = OrderedDict()
+        self._bytes = 0
+        self.hits = self.misses = 0
+
+    def __call__(self, request: AdmissionRequest, *, inject_by_default: bool) -> tuple[Verdict, bytes]:
+        """The verdict and the response body; raises BadReview for an object that is no Pod."""
+        pod = pod_to_inject(request, self._config)
+        if pod is None:  # everything but a Pod CREATE: rare, cheap, not worth remembering
+            verdict = review(request, self._config, inject_by_default=inject_by_default)
+            return verdict, encode_verdict(request.uid, verdict)
+        key = (*pod, inject_by_default)
+        memo = self._memo
+        found = memo.get(key)
+        if found is not None:
+            self.hits += 1
+            memo.move_to_end(key)
+            return found[0], found[1].fill(request.uid)
+        self.misses += 1
+        verdict = decide(*pod, self._config, inject_by_default=inject_by_default)
+        template = ResponseTemplate.of(verdict)
+        self._remember(key, verdict, template)
+        return verdict, template.fill(request.uid)
+
+    def _remember(self, key: _Key, verdict: Verdict, template: ResponseTemplate) -> None:
+        if template.size > self._max_entry_bytes:
+            return
+        memo = self._memo
+        memo[key] = (verdict, template)
+        self._bytes += template.size
+        while len(memo) > self._max_entries or self._bytes > self._max_bytes:
+            _, (_, evicted) = memo.popitem(last=False)
+            self._bytes -= evicted.size
+
+    def __len__(self) -> int:
+        return len(self._memo)
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
