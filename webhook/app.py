@@ -26,6 +26,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -36,6 +37,7 @@ from fastapi.responses import Response
 from .admission import AdmissionRequest, parse_review
 from .answers import Answers, encode_verdict
 from .config import Config
+from .deadlines import Deadlines
 from .errors import BadReview
 from .logs import LOGGER_NAME, AdmissionLog
 from .metrics import Metrics
@@ -68,6 +70,7 @@ class AppState:
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
 
+@lru_cache(maxsize=64)  # the apiserver sends the same ?timeout= on every call of a webhook
 def _deadline(query: bytes, configured: float) -> float:
     """Seconds allowed to read the body: ours, and never more than most of the apiserver's ?timeout=Ns."""
     if not query:
@@ -112,8 +115,9 @@ def _reason(status: int, reason: str) -> tuple[int, bytes]:
 class Admission:
     """POST /mutate and /mutate-namespace: read, parse once, review, answer, count, log one line."""
 
-    def __init__(self, config: Config, metrics: Metrics) -> None:
+    def __init__(self, config: Config, metrics: Metrics, deadlines: Deadlines) -> None:
         self._config = config
+        self._deadlines = deadlines
         self._answers = Answers(config)
         self._metrics = metrics
         self._limit = config.server.max_body_bytes
@@ -131,8 +135,7 @@ class Admission:
         path = scope["path"]
         deadline = _deadline(scope.get("query_string", b""), self._config.server.request_timeout_seconds)
         try:
-            async with asyncio.timeout(deadline):
-                body = await _read_body(scope, receive, self._limit)
+            body = await self._deadlines.within(deadline, _read_body(scope, receive, self._limit))
         except BodyTooLarge:
             self._metrics.count(path, "", "too_large")
             reason = f"request body is larger than {self._limit} bytes (server.maxBodyBytes)"
@@ -199,6 +202,8 @@ class Admission:
 def create_app(config: Config, metrics: Metrics | None = None, state: AppState | None = None) -> ASGIApp:
     metrics = metrics if metrics is not None else Metrics()
     state = state if state is not None else AppState()
+    deadlines = Deadlines()
+    state.background.append(deadlines.watch)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -229,7 +234,7 @@ def create_app(config: Config, metrics: Metrics | None = None, state: AppState |
     async def metrics_endpoint() -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    admission = Admission(config, metrics)
+    admission = Admission(config, metrics, deadlines)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
