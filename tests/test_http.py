@@ -8,6 +8,7 @@ import socket
 import ssl
 import warnings
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -297,6 +298,11 @@ def test_json_logs_carry_uid_namespace_name_outcome_duration(client: httpx.Clien
     client.post("/mutate", content=orjson.dumps(review(pod({P + "inject": "true"}), uid="log-me-42")))
     entries = [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
     entry = next(e for e in entries if e.get("uid") == "log-me-42")
+    assert list(entry)[:4] == ["ts", "level", "logger", "msg"]  # the order of every other line
+    # UTC with milliseconds, and the time of the request (within the test's run)
+    stamp = datetime.strptime(entry["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert abs((datetime.now(UTC) - stamp).total_seconds()) < 60
+    assert entry["level"] == "info"
     assert entry["msg"] == "admission"
     assert entry["namespace"] == "team-a"
     assert entry["generateName"] == "web-"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -47,7 +48,12 @@ def log_fields(logger: logging.Logger, level: int, message: str, **fields: Any) 
 
 def timestamp(now: float) -> str:
     """The `ts` field: UTC, milliseconds, as JsonFormatter writes it."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+    return _seconds(int(now)) + f".{int(now * 1000) % 1000:03d}Z"
+
+
+@lru_cache(maxsize=4)  # formatting the date and time once per second, not once per line
+def _seconds(whole: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
 
 
 class AdmissionLog:
@@ -66,6 +72,7 @@ class AdmissionLog:
             h for h in handlers if isinstance(h, logging.StreamHandler) and isinstance(h.formatter, JsonFormatter)
         ]
         self._stream = direct[0].stream if len(direct) == len(handlers) == 1 else None
+        self._head = {"ts": "", "level": "info", "logger": logger.name, "msg": "admission"}  # ts first, as elsewhere
 
     def write(self, fields: dict[str, Any]) -> None:
         if not self._logger.isEnabledFor(logging.INFO):
@@ -74,10 +81,7 @@ class AdmissionLog:
         if stream is None:
             self._logger.info("admission", extra={"fields": fields})
             return
-        line = orjson.dumps(
-            {"ts": timestamp(time.time()), "level": "info", "logger": self._logger.name, "msg": "admission", **fields},
-            default=str,
-        )
+        line = orjson.dumps({**self._head, "ts": timestamp(time.time()), **fields}, default=str)
         binary = getattr(stream, "buffer", None)
         if binary is not None:
             binary.write(line + b"\n")
