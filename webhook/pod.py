@@ -6,14 +6,17 @@ rely on; anything else in the object is left exactly as the apiserver sent it.
 
 A view holds nothing but those facts (no pod name, no uid, no env var we could never inject) and is hashable,
 so two pods with equal views get the same decision: the pods of one ReplicaSet, Job or StatefulSet differ only
-in what the planner never reads. review.py memoizes decisions on it.
+in what the planner never reads. webhook/answers.py memoizes decisions on it.
+
+The views are NamedTuples, not frozen dataclasses: they are built, hashed and compared for every pod the
+cluster creates, and a tuple does all three at C speed (a frozen dataclass sets each field through
+object.__setattr__, and hashes and compares in Python).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from .annotations import FOREIGN_ANNOTATIONS
 from .catalog import INJECTABLE_ENV_NAMES
@@ -23,8 +26,7 @@ from .errors import BadReview
 TOKEN_VOLUME_PREFIX = "kube-api-access-"  # noqa: S105 - a volume name, not a secret
 
 
-@dataclass(frozen=True, slots=True)
-class UserEnv:
+class UserEnv(NamedTuple):
     """The user's own entry for a name we could inject (the first one, if the user repeated the name)."""
 
     name: str
@@ -35,11 +37,10 @@ class UserEnv:
     divisor: str  # as written, turned into a string ("1m"; 1 -> "1"); "1" when absent
 
 
-@dataclass(frozen=True, slots=True)
-class ContainerView:
+class ContainerView(NamedTuple):
     name: str
     list_name: str  # "containers" or "initContainers": where it lives in spec
-    index: int
+    position: int  # its index in that list
     has_env: bool  # a non-empty env list: ours are inserted into it, else the list is created
     claimed: tuple[UserEnv, ...]  # the user's env vars with a name we could inject; usually none
     has_env_from: bool
@@ -50,7 +51,7 @@ class ContainerView:
 
     @property
     def path(self) -> str:
-        return f"/spec/{self.list_name}/{self.index}"
+        return f"/spec/{self.list_name}/{self.position}"
 
     def user_env(self, name: str) -> UserEnv | None:
         for entry in self.claimed:
@@ -59,8 +60,7 @@ class ContainerView:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class PodView:
+class PodView(NamedTuple):
     # Ours (under the operator's prefix) and the few others the planner reads, in the pod's order.
     annotations: tuple[tuple[str, str], ...]
     annotations_present: bool  # a map exists (possibly empty) and keys can be added under it
@@ -120,25 +120,29 @@ def _invalid(where: str, problem: str) -> BadReview:
     return BadReview(f"request.object is not a valid Pod: {where} {problem}")
 
 
-def _strings(value: Any, key: str, where: str) -> tuple[str, ...]:
-    """item[key] for each item of a list of objects, all strings (e.g. every volumeMounts[].mountPath).
+_NAME = itemgetter("name")
 
-    The hot path is one pass at C speed over well-formed input; only bad input pays for naming the bad entry.
-    """
+
+def _strings(value: Any, key: str) -> tuple[str, ...] | None:
+    """item[key] for each item of a list of objects, all strings (e.g. every volumeMounts[].mountPath); None when
+    the value is anything else, for the caller to name the problem with _bad_strings (only bad input pays that)."""
     if value is None:
         return ()
     if value.__class__ is list:
         try:
             found = tuple(map(itemgetter(key), value))
         except (TypeError, KeyError):
-            pass
-        else:
-            if not found or set(map(type, found)) == {str}:
-                return found
+            return None
+        if not found or set(map(type, found)) == {str}:
+            return found
+    return None
+
+
+def _bad_strings(value: Any, key: str, where: str) -> BadReview:
     items = _list(value, where)
     for position, item in enumerate(items):
         _string(_mapping(item, f"{where}[{position}]").get(key), f"{where}[{position}].{key}")
-    raise _invalid(f"{where}[*].{key}", "is required")
+    return _invalid(f"{where}[*].{key}", "is required")
 
 
 def _optional_string(value: Any) -> str | None:
@@ -162,16 +166,28 @@ def _user_env(entry: dict[str, Any]) -> UserEnv:
     )
 
 
-def _claimed(value: Any, where: str) -> tuple[UserEnv, ...]:
-    """The user's env entries whose name we could inject, first occurrence of each name, in order."""
-    names = _strings(value, "name", where + ".env")
-    if INJECTABLE_ENV_NAMES.isdisjoint(names):  # the usual case: one set operation at C speed
+def _claimed(env: Any) -> tuple[UserEnv, ...] | None:
+    """The user's env entries whose name we could inject, first occurrence of each name, in order; None when env
+    is not a list of named objects.
+
+    Env lists are the longest lists in a pod (hundreds of entries), so the usual case is one set test at C
+    speed, without checking every name's type: a name that is not a string cannot collide with ours, and the
+    apiserver, which sent the pod typed, never sends one.
+    """
+    if env is None:
         return ()
-    claimed: dict[str, UserEnv] = {}
-    for entry in value:
-        name = entry["name"]
-        if name in INJECTABLE_ENV_NAMES and name not in claimed:
-            claimed[name] = _user_env(entry)
+    if env.__class__ is not list:
+        return None
+    try:
+        if INJECTABLE_ENV_NAMES.isdisjoint(map(_NAME, env)):
+            return ()
+        claimed: dict[str, UserEnv] = {}
+        for entry in env:
+            name = entry["name"]
+            if name in INJECTABLE_ENV_NAMES and name not in claimed:
+                claimed[name] = _user_env(entry)
+    except (TypeError, KeyError):  # an entry that is no object, has no name, or an unhashable one
+        return None
     return tuple(claimed.values())
 
 
@@ -181,24 +197,35 @@ def _container(raw: Any, list_name: str, index: int) -> ContainerView:
     name = raw.get("name")
     if name.__class__ is not str or not name:
         raise _invalid(f"spec.{list_name}[{index}].name", "is required and must be a string")
-    env_list = raw.get("env")
+    env = raw.get("env")
+    claimed = _claimed(env)
+    if claimed is None:
+        raise _bad_strings(env, "name", f"spec.{list_name}[{index}].env")
     mounts = raw.get("volumeMounts")
+    mount_paths = _strings(mounts, "mountPath")
+    if mount_paths is None:
+        raise _bad_strings(mounts, "mountPath", f"spec.{list_name}[{index}].volumeMounts")
     devices = raw.get("volumeDevices")
+    if devices:
+        device_paths = _strings(devices, "devicePath")
+        if device_paths is None:
+            raise _bad_strings(devices, "devicePath", f"spec.{list_name}[{index}].volumeDevices")
+        taken = mount_paths + device_paths
+    else:
+        taken = mount_paths
     ports = raw.get("ports")
-    where = f"spec.{list_name}[{index}]"
-    mount_paths = _strings(mounts, "mountPath", where + ".volumeMounts")
     return ContainerView(
         name=name,
         list_name=list_name,
-        index=index,
-        has_env=bool(env_list),
-        claimed=_claimed(env_list, where),
+        position=index,
+        has_env=bool(env),
+        claimed=claimed,
         has_env_from=bool(raw.get("envFrom")),
-        mount_paths=mount_paths + _strings(devices, "devicePath", where + ".volumeDevices") if devices else mount_paths,
+        mount_paths=taken,
         has_mounts=bool(mount_paths),
         ports=tuple(
             p["containerPort"]
-            for p in _list(ports, where + ".ports")
+            for p in _list(ports, f"spec.{list_name}[{index}].ports")
             if isinstance(p, dict) and isinstance(p.get("containerPort"), int)
         )
         if ports
@@ -228,6 +255,10 @@ def view_pod(obj: Any, prefix: str) -> PodView:
         if raw_init
         else ()
     )
+    volumes = spec.get("volumes")
+    volume_names = _strings(volumes, "name")
+    if volume_names is None:
+        raise _bad_strings(volumes, "name", "spec.volumes")
     automount = spec.get("automountServiceAccountToken")
     os_spec = spec.get("os")
     os_name = os_spec.get("name") if isinstance(os_spec, dict) else None
@@ -238,7 +269,7 @@ def view_pod(obj: Any, prefix: str) -> PodView:
         annotations_present=isinstance(raw_annotations, dict),
         containers=containers,
         init_containers=init_containers,
-        volume_names=frozenset(_strings(spec.get("volumes"), "name", "spec.volumes")),
+        volume_names=frozenset(volume_names),
         automount_token=automount if isinstance(automount, bool) else None,
         host_network=spec.get("hostNetwork") is True,
         os_name=os_name if isinstance(os_name, str) else "",
