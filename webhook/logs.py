@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import time
@@ -63,6 +64,10 @@ class AdmissionLog:
     thousands of admissions a second that machinery cost more than injecting the pod. Only when the
     root logger writes JSON to a stream (configure_logging); with any other logging set-up the line goes
     through logging like every other one.
+
+    Lines written during one turn of the event loop are flushed together at the end of it: one write(2) for
+    all the admissions answered in that turn instead of one each. A line waits at most for the rest of the
+    turn (well under a millisecond); outside an event loop every line is flushed at once.
     """
 
     def __init__(self, logger: logging.Logger) -> None:
@@ -73,6 +78,7 @@ class AdmissionLog:
         ]
         self._stream = direct[0].stream if len(direct) == len(handlers) == 1 else None
         self._head = {"ts": "", "level": "info", "logger": logger.name, "msg": "admission"}  # ts first, as elsewhere
+        self._flush_scheduled = False
 
     def write(self, fields: dict[str, Any]) -> None:
         if not self._logger.isEnabledFor(logging.INFO):
@@ -87,4 +93,17 @@ class AdmissionLog:
             binary.write(line + b"\n")
         else:
             stream.write(line.decode() + "\n")
-        stream.flush()
+        if self._flush_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            stream.flush()
+            return
+        self._flush_scheduled = True
+        loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._stream is not None:
+            self._stream.flush()
