@@ -75,6 +75,7 @@ def _server(cert: Path, key: Path) -> uvicorn.Server:
         http="httptools",
         lifespan="on",
         server_header=False,
+        proxy_headers=False,  # as the webhook
         timeout_keep_alive=120,
         limit_concurrency=1000,
     )

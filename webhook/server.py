@@ -134,6 +134,8 @@ def build_server(config: Config, options: ServeOptions, metrics: Metrics | None 
         http=header_guarded_protocol(limits.header_timeout_seconds),
         lifespan="on",
         server_header=False,
+        # Nothing stands between the apiserver and us: X-Forwarded-* headers are never ours to believe.
+        proxy_headers=False,
         timeout_keep_alive=int(limits.keep_alive_seconds),
         limit_concurrency=limits.max_connections,
         timeout_graceful_shutdown=int(limits.graceful_timeout_seconds),
