@@ -4,12 +4,17 @@ A bare ASGI app (no framework) on the same uvicorn, uvloop, httptools, Python an
 `downward-webhook serve`: it reads the AdmissionReview body, parses it with orjson and answers allowed with
 the request's uid. Nothing the webhook does could be cheaper, so its throughput is the ceiling.
 
-    python -m bench.floor --port 9443 --cert tls.crt --key tls.key [--workers N]
+With --patch one-env it answers with the smallest patch an env-injecting webhook can send: one env var added
+to the first container. The apiserver's cost of applying any patch that touches a container is in that
+answer (bench/apiserver.py), whoever computes it.
+
+    python -m bench.floor --port 9443 --cert tls.crt --key tls.key [--workers N] [--patch one-env]
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import gc
 import multiprocessing
 import os
@@ -30,6 +35,23 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 HEADERS = [(b"content-type", b"application/json")]
+MINIMAL_ENV_NAME = "MINIMAL_PATCH_POD_NAME"
+# The first container of the benchmark pods has an env list: insert at its head, as downward-webhook does.
+ONE_ENV_PATCH = [
+    {
+        "op": "add",
+        "path": "/spec/containers/0/env/0",
+        "value": {
+            "name": MINIMAL_ENV_NAME,
+            "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}},
+        },
+    }
+]
+PATCHES: dict[str, dict[str, str]] = {
+    "none": {},
+    "one-env": {"patchType": "JSONPatch", "patch": base64.b64encode(orjson.dumps(ONE_ENV_PATCH)).decode()},
+}
+_patch: dict[str, str] = {}
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -49,10 +71,11 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         message = await receive()
         chunks.append(message.get("body", b""))
         more = message.get("more_body", False)
-    uid = orjson.loads(b"".join(chunks))["request"]["uid"]
-    body = orjson.dumps(
-        {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": {"uid": uid, "allowed": True}}
-    )
+    request = orjson.loads(b"".join(chunks))["request"]
+    response = {"uid": request["uid"], "allowed": True}
+    if _patch and request["kind"]["kind"] == "Pod":
+        response.update(_patch)
+    body = orjson.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response})
     await send(
         {
             "type": "http.response.start",
@@ -85,7 +108,8 @@ def _server(cert: Path, key: Path) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
-def _worker(sock: socket.socket, cert: Path, key: Path) -> None:
+def _worker(sock: socket.socket, cert: Path, key: Path, patch: str) -> None:
+    _patch.update(PATCHES[patch])
     _server(cert, key).run(sockets=[sock])
 
 
@@ -96,13 +120,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cert", type=Path, required=True)
     parser.add_argument("--key", type=Path, required=True)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--patch", choices=sorted(PATCHES), default="none", help="answer Pods with this patch")
     args = parser.parse_args(argv)
     sock = socket.create_server((args.host, args.port), backlog=BACKLOG)
     if args.workers == 1:
-        _server(args.cert, args.key).run(sockets=[sock])
+        _worker(sock, args.cert, args.key, args.patch)
         return
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_worker, args=(sock, args.cert, args.key)) for _ in range(args.workers)]
+    workers = [
+        context.Process(target=_worker, args=(sock, args.cert, args.key, args.patch)) for _ in range(args.workers)
+    ]
     for worker in workers:
         worker.start()
 

@@ -43,14 +43,16 @@ def report(results: dict[str, Any]) -> str:  # noqa: PLR0912, PLR0915 - one sect
     if core:
         out += ["### Core, in process (µs per review, best of 7)", ""]
         out += [
-            "| pod | body bytes | ops | parse | review | encode | core = review + encode | total |",
-            "|---|---|---|---|---|---|---|---|",
+            "| pod | body bytes | ops | parse | view | review | encode | core = review + encode (a new pod) "
+            "| memo (the next pod of a workload) | total (new) | total (memo) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for size in SIZES:
             r = core[size]
             out.append(
-                f"| {size} | {r['body_bytes']} | {r['ops']} | {r['parse_us']:.1f} | {r['review_us']:.1f} | "
-                f"{r['encode_us']:.1f} | {r['core_us']:.1f} | {r['total_us']:.1f} |"
+                f"| {size} | {r['body_bytes']} | {r['ops']} | {r['parse_us']:.1f} | {r.get('view_us', 0):.1f} | "
+                f"{r['review_us']:.1f} | {r['encode_us']:.1f} | {r['core_us']:.1f} | {r.get('memo_us', 0):.1f} | "
+                f"{r['total_us']:.1f} | {r.get('memo_total_us', 0):.1f} |"
             )
         ratio = core["large"]["core_us"] / core["typical"]["core_us"]
         out += [
@@ -60,10 +62,12 @@ def report(results: dict[str, Any]) -> str:  # noqa: PLR0912, PLR0915 - one sect
             f"{core['large']['body_bytes'] / core['typical']['body_bytes']:.1f}x as large.",
             "",
         ]
+        typical = core["typical"]
         targets.append(
-            f"| core cost, typical pod <= 50 µs | {core['typical']['core_us']:.0f} µs "
-            f"(with parsing: {core['typical']['total_us']:.0f} µs) | "
-            f"{_mark(core['typical']['core_us'] <= 50)} |"
+            f"| core cost, typical pod <= 50 µs | the next pod of a workload (memoized): "
+            f"{typical.get('memo_us', 0):.0f} µs; a pod unlike any before: {typical['core_us']:.0f} µs | "
+            f"{_mark(typical.get('memo_us', 1e9) <= 50)} for workloads' pods, "
+            f"{_mark(typical['core_us'] <= 50)} for a new pod |"
         )
         targets.append(f"| large pod <= ~15x typical (linear) | {ratio:.1f}x | {_mark(ratio <= 15)} |")
     layers = {r["size"]: r for r in results.get("layers", [])}
@@ -150,7 +154,12 @@ def report(results: dict[str, Any]) -> str:  # noqa: PLR0912, PLR0915 - one sect
         )
     if "apiserver" in results:
         a = results["apiserver"]
-        labels = {"none": "none registered", "floor": "the floor (answers, no patch)", "webhook": "downward-webhook"}
+        labels = {
+            "none": "none registered",
+            "floor": "the floor (answers, no patch)",
+            "minimal": "one env var added to one container",
+            "webhook": "downward-webhook",
+        }
         names = list(a["none"]["cpu_ms_per_pod"])
         out += [
             "### Pod creation through kube-apiserver",
@@ -163,7 +172,7 @@ def report(results: dict[str, Any]) -> str:  # noqa: PLR0912, PLR0915 - one sect
             + " |",
             "|---|---|---|---|---|---|" + "---|" * len(names),
         ]
-        for mode in ("none", "floor", "webhook"):
+        for mode in [m for m in labels if m in a]:
             m = a[mode]
             runs = ", ".join(f"{x:.0f}" for x in m["pods_per_second_runs"])
             cost = f"{m['throughput_cost_pct']:.1f}%" if mode != "none" else ""
@@ -175,7 +184,9 @@ def report(results: dict[str, Any]) -> str:  # noqa: PLR0912, PLR0915 - one sect
         out.append("")
         targets.append(
             f"| webhook costs < 15% of pod-creation throughput | {a['throughput_cost_pct']:.1f}% "
-            f"(a webhook that does nothing: {a['floor']['throughput_cost_pct']:.1f}%) | "
+            f"(a webhook that does nothing: {a['floor']['throughput_cost_pct']:.1f}%"
+            + (f"; one that adds one env var: {a['minimal']['throughput_cost_pct']:.1f}%" if "minimal" in a else "")
+            + ") | "
             f"{_mark(a['throughput_cost_pct'] < 15)} |"
         )
     if "profile" in results:

@@ -100,6 +100,7 @@ class Server:
     workers: int = 1
     cpus: str | None = None  # taskset list, e.g. "0"
     log_level: str = "info"
+    patch: str = "none"  # the floor's --patch
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     pids: list[int] = field(default_factory=list)
@@ -118,7 +119,8 @@ class Server:
                     "--log-level", self.log_level, "--workers", str(self.workers)]  # fmt: skip
         else:
             args = [sys.executable, "-m", "bench.floor", "--host", HOST, "--port", str(self.port),
-                    "--cert", str(cert), "--key", str(key), "--workers", str(self.workers)]  # fmt: skip
+                    "--cert", str(cert), "--key", str(key), "--workers", str(self.workers),
+                    "--patch", self.patch]  # fmt: skip
         log = (self.workdir / f"{self.kind}-{self.workers}-{self.port}.log").open("ab")
         self.process = subprocess.Popen([*taskset(self.cpus), *args], stdout=log, stderr=subprocess.STDOUT,
                                         start_new_session=True)  # fmt: skip
