@@ -113,7 +113,7 @@ def _reason(status: int, reason: str) -> tuple[int, bytes]:
 
 
 class Admission:
-    """POST /mutate and /mutate-namespace: read, parse once, review, answer, count, log one line."""
+    """POST /mutate and /mutate-namespace: read, parse once, answer (webhook/answers.py), count, log one line."""
 
     def __init__(self, config: Config, metrics: Metrics, deadlines: Deadlines) -> None:
         self._config = config
