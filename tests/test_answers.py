@@ -8,6 +8,7 @@ own. The property test in test_property.py checks the same over generated pods.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +30,7 @@ def fresh(request: AdmissionRequest, config: Config, *, inject_by_default: bool 
 
 
 def with_uid(request: AdmissionRequest, uid: str) -> AdmissionRequest:
-    return AdmissionRequest(**{**{f: getattr(request, f) for f in request.__slots__}, "uid": uid})
+    return dataclasses.replace(request, uid=uid)
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -204,7 +205,7 @@ def test_denials_are_memoized_too() -> None:
 def test_requests_other_than_a_pod_create_are_not_memoized() -> None:
     config = Config()
     request = pod_create(base_pod(), "team-a")
-    update = AdmissionRequest(**{**{f: getattr(request, f) for f in request.__slots__}, "operation": "UPDATE"})
+    update = dataclasses.replace(request, operation="UPDATE")
     answers = Answers(config)
     verdict, body = answers(update, inject_by_default=False)
     assert verdict.outcome == "skipped"

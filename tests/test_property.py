@@ -11,6 +11,7 @@ same examples.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from typing import Any
 
@@ -26,7 +27,6 @@ from tests.kube_rules import (
     service_account_mount,
     service_account_volume,
 )
-from webhook.admission import AdmissionRequest
 from webhook.annotations import KNOWN_KEYS
 from webhook.answers import Answers, encode_verdict
 from webhook.catalog import ENV_NAMES, PROXY_ENV_NAME
@@ -268,7 +268,7 @@ def _check_memoized_answers(pod: dict[str, Any], config_name: str, namespace: st
     config, answers = CONFIGS[config_name], ANSWERS[config_name]
     for uid, candidate in (("first-uid", pod), ('sibling "uid"', _sibling(pod))):
         request = pod_create(candidate, namespace)
-        request = AdmissionRequest(**{**{f: getattr(request, f) for f in request.__slots__}, "uid": uid})
+        request = dataclasses.replace(request, uid=uid)
         hits = answers.hits
         _, body = answers(request, inject_by_default=by_default)
         assert body == encode_verdict(uid, review(request, config, inject_by_default=by_default))
