@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gc
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +20,7 @@ import pytest
 from tests.kube_rules import pod_create, service_account_mount, service_account_volume
 from tests.test_golden import CASES, PATHS, load_case
 from webhook.admission import AdmissionRequest
-from webhook.answers import Answers, encode_verdict
+from webhook.answers import ENTRY_OVERHEAD_BYTES, Answers, encode_verdict
 from webhook.config import Config
 from webhook.review import review
 
@@ -41,7 +43,8 @@ def test_golden_case_answered_as_a_fresh_review_would(name: str) -> None:
     request = pod_create(case.pod, case.namespace)
     verdict, body = answers(request, inject_by_default=by_default)
     assert body == fresh(request, case.config, inject_by_default=by_default)
-    assert verdict == review(request, case.config, inject_by_default=by_default)
+    # The same verdict, but for its ops: they are in the response body only.
+    assert verdict == dataclasses.replace(review(request, case.config, inject_by_default=by_default), ops=[])
     assert (answers.hits, answers.misses) == (0, 1)
 
     # The next pod of the family: another uid (one that needs escaping), the same answer around it.
@@ -234,13 +237,35 @@ def test_least_recently_used_answers_are_evicted_past_the_entry_limit() -> None:
 
 
 def test_the_memo_stays_within_its_byte_budget() -> None:
-    one = len(Answers(Config())(_pod_with_container("a"), inject_by_default=False)[1])
-    budget = 4 * one  # room for about four answers
+    one = len(Answers(Config())(_pod_with_container("a"), inject_by_default=False)[1]) + ENTRY_OVERHEAD_BYTES
+    budget = 4 * one + one // 2  # room for four answers
     answers = Answers(Config(), max_bytes=budget)
     for index in range(20):
         answers(_pod_with_container(f"c{index}"), inject_by_default=False)
         assert answers.size_bytes <= budget
-    assert 0 < len(answers) < 20
+    assert len(answers) == 4
+
+
+def test_the_budget_bounds_the_memory_the_memo_really_holds() -> None:
+    requests = [_pod_with_container(f"container-{index}") for index in range(400)]  # within the catalog caches
+    warm = Answers(Config())
+    for request in requests:  # the catalog's own caches (per container name) are not the memo's
+        warm(request, inject_by_default=False)
+    del warm
+    gc.collect()
+    budget = 256 * 1024
+    answers = Answers(Config(), max_bytes=budget)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for request in requests:
+            answers(request, inject_by_default=False)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(answers) < len(requests), "the budget should have evicted answers"
+    assert held <= budget * 1.15, f"the memo holds {held} bytes for a budget of {budget}"
 
 
 def test_an_answer_too_big_for_the_budget_is_not_kept() -> None:

@@ -5,12 +5,13 @@ the planner never reads (webhook/pod.py keeps only what it decides on). So the d
 function of (pod view, namespace, path) under one configuration, and the answer for the next pod of the same
 family is the memoized response with its uid filled in: no planning, no patch building, no serialising.
 
-The memo is bounded by entries and by the bytes of the responses it holds, and evicts the least recently used.
-A pod that looks like no other costs what it always did, plus one lookup.
+The memo is bounded by entries and by the memory it holds (responses, keys, verdicts), and evicts the least
+recently used. A pod that looks like no other costs what it always did, plus one lookup.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -26,6 +27,9 @@ DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 # A pod with thousands of containers or env vars: recomputing its answer costs little next to parsing it,
 # and keeping it could flush dozens of others.
 DEFAULT_MAX_ENTRY_BYTES = 256 * 1024
+# What an entry holds besides its response bytes: the key (the pod's view) and the verdict without its ops.
+# Measured with tracemalloc over 1000 distinct pods: 1.7 KB (small pod) to 2.1 KB (typical).
+ENTRY_OVERHEAD_BYTES = 2048
 _UID_SLOT = b'"uid":""'  # where encode_response put an empty uid: the first key of "response"
 
 
@@ -67,7 +71,9 @@ _Key = tuple[PodView, str, bool]
 
 
 class Answers:
-    """The answers of one configuration; not thread-safe (one event loop per process calls it)."""
+    """The answers of one configuration; not thread-safe (one event loop per process calls it).
+
+    `max_bytes` bounds the memory the memo holds: response bytes plus ENTRY_OVERHEAD_BYTES per entry."""
 
     def __init__(
         self,
@@ -85,7 +91,10 @@ class Answers:
         self.hits = self.misses = 0
 
     def __call__(self, request: AdmissionRequest, *, inject_by_default: bool) -> tuple[Verdict, bytes]:
-        """The verdict and the response body; raises BadReview for an object that is no Pod."""
+        """The verdict (for metrics and logs) and the response body; raises BadReview for an object that is no Pod.
+
+        For a Pod CREATE the verdict carries no ops: they are in the response body, and the memo keeps them
+        there only (as Python objects they took three times the memory)."""
         pod = pod_to_inject(request, self._config)
         if pod is None:  # everything but a Pod CREATE: rare, cheap, not worth remembering
             verdict = review(request, self._config, inject_by_default=inject_by_default)
@@ -100,6 +109,7 @@ class Answers:
         self.misses += 1
         verdict = decide(*pod, self._config, inject_by_default=inject_by_default)
         template = ResponseTemplate.of(verdict)
+        verdict = dataclasses.replace(verdict, ops=[])
         self._remember(key, verdict, template)
         return verdict, template.fill(request.uid)
 
@@ -108,14 +118,15 @@ class Answers:
             return
         memo = self._memo
         memo[key] = (verdict, template)
-        self._bytes += template.size
+        self._bytes += template.size + ENTRY_OVERHEAD_BYTES
         while len(memo) > self._max_entries or self._bytes > self._max_bytes:
             _, (_, evicted) = memo.popitem(last=False)
-            self._bytes -= evicted.size
+            self._bytes -= evicted.size + ENTRY_OVERHEAD_BYTES
 
     def __len__(self) -> int:
         return len(self._memo)
 
     @property
     def size_bytes(self) -> int:
+        """The memory the memo accounts for: response bytes plus the overhead of each entry."""
         return self._bytes
