@@ -205,6 +205,15 @@ def test_denials_are_memoized_too() -> None:
     assert answers.hits == 1
 
 
+def test_every_pod_answer_is_observed_as_memoized_or_fresh() -> None:
+    seen: list[bool] = []
+    answers = Answers(Config(), observe=seen.append)
+    for uid in ("one", "two", "three"):
+        answers(with_uid(pod_create(base_pod(), "team-a"), uid), inject_by_default=False)
+    answers(pod_create(_variant(OWN_ANSWER["container name"]), "team-a"), inject_by_default=False)
+    assert seen == [False, True, True, False]
+
+
 def test_requests_other_than_a_pod_create_are_not_memoized() -> None:
     config = Config()
     request = pod_create(base_pod(), "team-a")

@@ -294,6 +294,22 @@ def test_metrics_count_requests_and_injections(client: httpx.Client) -> None:
     assert 'downward_webhook_request_duration_seconds_bucket{le="25.0",path="/mutate"}' in after
 
 
+def test_metrics_tell_memoized_answers_from_fresh_ones(client: httpx.Client) -> None:
+    def sample(text: str, source: str) -> float:
+        prefix = f'downward_webhook_answers_total{{source="{source}"}} '
+        return next((float(line.split(" ")[1]) for line in text.splitlines() if line.startswith(prefix)), 0.0)
+
+    shaped = pod({P + "inject": "true"})
+    shaped["spec"]["containers"][0]["name"] = "shape-seen-once"  # a pod of a shape no other test sends
+    before = client.get("/metrics").text
+    first = client.post("/mutate", content=orjson.dumps(review(shaped, uid="first")))
+    second = client.post("/mutate", content=orjson.dumps(review(shaped, uid="second")))
+    after = client.get("/metrics").text
+    assert (sample(after, "fresh") - sample(before, "fresh"), sample(after, "memo") - sample(before, "memo")) == (1, 1)
+    # The memoized answer is the fresh one, but for its uid.
+    assert second.json()["response"] == {**first.json()["response"], "uid": "second"}
+
+
 def test_json_logs_carry_uid_namespace_name_outcome_duration(client: httpx.Client, server: WebhookServer) -> None:
     client.post("/mutate", content=orjson.dumps(review(pod({P + "inject": "true"}), uid="log-me-42")))
     entries = [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
@@ -82,8 +83,11 @@ class Answers:
         max_entries: int = DEFAULT_MAX_ENTRIES,
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_entry_bytes: int = DEFAULT_MAX_ENTRY_BYTES,
+        observe: Callable[[bool], None] | None = None,
     ) -> None:
+        """`observe(memoized)` is called for every Pod CREATE answered (the server counts them in a metric)."""
         self._config = config
+        self._observe = observe
         self._max_entries, self._max_bytes = max_entries, max_bytes
         self._max_entry_bytes = min(max_entry_bytes, max_bytes)
         self._memo: OrderedDict[_Key, tuple[Verdict, ResponseTemplate]] = OrderedDict()
@@ -105,8 +109,12 @@ class Answers:
         if found is not None:
             self.hits += 1
             memo.move_to_end(key)
+            if self._observe is not None:
+                self._observe(True)
             return found[0], found[1].fill(request.uid)
         self.misses += 1
+        if self._observe is not None:
+            self._observe(False)
         verdict = decide(*pod, self._config, inject_by_default=inject_by_default)
         template = ResponseTemplate.of(verdict)
         verdict = dataclasses.replace(verdict, ops=[])

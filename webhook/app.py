@@ -118,7 +118,7 @@ class Admission:
     def __init__(self, config: Config, metrics: Metrics, deadlines: Deadlines) -> None:
         self._config = config
         self._deadlines = deadlines
-        self._answers = Answers(config)
+        self._answers = Answers(config, observe=metrics.answered)
         self._metrics = metrics
         self._limit = config.server.max_body_bytes
         self._logger = logging.getLogger(LOGGER_NAME)

@@ -40,6 +40,15 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.answers = Counter(
+            "downward_webhook_answers",
+            "Pod CREATE answers, by where they came from: the memo (the pod looked, to the planner, like one "
+            "answered before: the pods of one workload) or a fresh decision.",
+            ["source"],
+            registry=self.registry,
+        )
+        self._answers_memo = self.answers.labels("memo")
+        self._answers_fresh = self.answers.labels("fresh")
         # Across workers: the earliest expiry among the live workers. Each worker polls the files on its own
         # schedule, so during a rotation some may still hand out the old certificate: the soonest expiry a
         # client can be shown is the one to alert on ("max" would hide a worker still on the old pair).
@@ -79,6 +88,9 @@ class Metrics:
         if child is None:
             child = self._injection_children[kind] = self.injections.labels(kind)
         child.inc()
+
+    def answered(self, memoized: bool) -> None:
+        (self._answers_memo if memoized else self._answers_fresh).inc()
 
     def render(self) -> bytes:
         return generate_latest(self._exposed)
