@@ -14,8 +14,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import orjson
 
 from webhook.certs import make_certificates, write_certificates
+
+
+def opted_in_review(uid: str) -> bytes:
+    """The smallest AdmissionReview the server injects: a one-container Pod CREATE with downward.dev/inject."""
+    return orjson.dumps(
+        {
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": uid,
+                "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "operation": "CREATE",
+                "namespace": "ns",
+                "object": {
+                    "metadata": {"generateName": "p-", "annotations": {"downward.dev/inject": "true"}},
+                    "spec": {"containers": [{"name": "app", "image": "x"}]},
+                },
+            },
+        }
+    )
 
 
 def free_port() -> int:

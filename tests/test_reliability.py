@@ -12,30 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import orjson
 import pytest
 
-from tests.server_process import WebhookServer
+from tests.server_process import WebhookServer, opted_in_review
 from webhook.certs import make_certificates, write_certificates
 from webhook.tls import not_after
 
-P = "downward.dev/"
-REVIEW = orjson.dumps(
-    {
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "r-1",
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "operation": "CREATE",
-            "namespace": "ns",
-            "object": {
-                "metadata": {"generateName": "p-", "annotations": {P + "inject": "true"}},
-                "spec": {"containers": [{"name": "app", "image": "x"}]},
-            },
-        },
-    }
-)
+REVIEW = opted_in_review("r-1")
 
 
 def secret_mount(root: Path, generation: int, *, hosts: list[str] | None = None) -> Path:

@@ -12,36 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import orjson
 import pytest
 
-from tests.server_process import WebhookServer
+from tests.server_process import WebhookServer, opted_in_review
 
-P = "downward.dev/"
 INJECTED = ("downward_webhook_requests_total", {"path": "/mutate", "operation": "CREATE", "outcome": "injected"})
 LATENCY_COUNT = ("downward_webhook_request_duration_seconds_count", {"path": "/mutate"})
 EXPIRY: tuple[str, dict[str, str]] = ("downward_webhook_certificate_expiry_timestamp_seconds", {})
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-def review(uid: str) -> bytes:
-    return orjson.dumps(
-        {
-            "apiVersion": "admission.k8s.io/v1",
-            "kind": "AdmissionReview",
-            "request": {
-                "uid": uid,
-                "kind": {"group": "", "version": "v1", "kind": "Pod"},
-                "operation": "CREATE",
-                "namespace": "ns",
-                "object": {
-                    "metadata": {"generateName": "p-", "annotations": {P + "inject": "true"}},
-                    "spec": {"containers": [{"name": "app", "image": "x"}]},
-                },
-            },
-        }
-    )
 
 
 def write_config(path: Path, **server: float) -> Path:
@@ -133,7 +112,7 @@ def send(server: WebhookServer, connections: int, per_connection: int, tag: str)
             for i in range(per_connection):
                 uid = f"{tag}-{number}-{i}"
                 try:
-                    answer = client.post("/mutate", content=review(uid))
+                    answer = client.post("/mutate", content=opted_in_review(uid))
                     body = answer.json()["response"]
                     if answer.status_code != 200 or body["uid"] != uid or body["patchType"] != "JSONPatch":
                         problems.append(f"{uid}: {answer.status_code} {body}")
@@ -207,7 +186,7 @@ def test_sigterm_to_the_parent_drains_every_worker_and_leaves_no_process(tmp_pat
         for _ in range(6):
             with httpx.Client(base_url=server.url, verify=context, timeout=5) as fresh:
                 assert fresh.get("/readyz").status_code == 503
-                assert fresh.post("/mutate", content=review("late")).status_code == 200
+                assert fresh.post("/mutate", content=opted_in_review("late")).status_code == 200
 
         assert server.process.wait(timeout=30) == 0
         assert wait_until(lambda: not any(exists(pid) for pid in spawned), 10), "no orphan process"
