@@ -17,7 +17,7 @@ LOGGER_NAME = "downward_webhook"
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -48,7 +48,7 @@ def log_fields(logger: logging.Logger, level: int, message: str, **fields: Any) 
 
 
 def timestamp(now: float) -> str:
-    """The `ts` field: UTC, milliseconds, as JsonFormatter writes it."""
+    """The `ts` field of every line: UTC, milliseconds."""
     return _seconds(int(now)) + f".{int(now * 1000) % 1000:03d}Z"
 
 
