@@ -91,9 +91,15 @@ def wait_until(condition: object, timeout: float) -> bool:
 def start(tmp_path: Path, **server: float) -> WebhookServer:
     config = write_config(tmp_path / "config.yaml", **{"shutdownDelaySeconds": 0, **server})
     srv = WebhookServer(tmp_path, config=config, extra_args=["--workers", "2"]).start()
-    # /readyz answered by one worker; wait for both to be up.
-    assert wait_until(lambda: len(worker_pids(srv)) == 2, 20), srv.logs()
+    # /readyz answered by one worker; wait for both to serve. "worker started" is logged before a worker's
+    # server runs: a SIGTERM right after it could reach a worker that has no handler installed yet.
+    assert wait_until(lambda: len(worker_pids(srv)) == 2 and serving(srv) == 2, 20), srv.logs()
     return srv
+
+
+def serving(server: WebhookServer) -> int:
+    """Workers whose server has started (uvicorn logs this once its lifespan startup is over)."""
+    return sum(e.get("msg") == "Application startup complete." for e in log_entries(server))
 
 
 @pytest.fixture
