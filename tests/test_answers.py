@@ -44,7 +44,7 @@ def test_golden_case_answered_as_a_fresh_review_would(name: str) -> None:
     verdict, body = answers(request, inject_by_default=by_default)
     assert body == fresh(request, case.config, inject_by_default=by_default)
     # The same verdict, but for its ops: they are in the response body only.
-    assert verdict == dataclasses.replace(review(request, case.config, inject_by_default=by_default), ops=[])
+    assert verdict == review(request, case.config, inject_by_default=by_default)._replace(ops=())
     assert (answers.hits, answers.misses) == (0, 1)
 
     # The next pod of the family: another uid (one that needs escaping), the same answer around it.

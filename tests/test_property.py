@@ -297,7 +297,7 @@ def test_every_verdict_is_a_clear_denial_or_a_patch_the_apiserver_accepts(
 
     if not verdict.allowed:
         assert verdict.outcome == "denied"
-        assert verdict.ops == []
+        assert not verdict.ops
         assert config.prefix in verdict.message, f"the denial names no annotation: {verdict.message}"
         return
 
@@ -314,4 +314,4 @@ def test_every_verdict_is_a_clear_denial_or_a_patch_the_apiserver_accepts(
     again = _admit(as_reinvoked(patched), config, namespace, by_default=by_default)
     assert again.allowed, again.message
     assert again.outcome in ("unchanged", "skipped"), again.outcome
-    assert again.ops == []
+    assert not again.ops

@@ -20,6 +20,7 @@ import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .catalog import ENV_BY_NAME, ENV_NAMES
 from .config import Config
@@ -46,9 +47,8 @@ KNOWN_KEYS: tuple[str, ...] = (*USER_KEYS, STATUS)
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
-@dataclass(frozen=True, slots=True)
-class InjectionRequest:
-    """What the pod asked for, with the operator's defaults filled in."""
+class InjectionRequest(NamedTuple):
+    """What the pod asked for, with the operator's defaults filled in (a NamedTuple: see webhook/pod.py)."""
 
     env: tuple[str, ...]
     volume: bool

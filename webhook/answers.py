@@ -11,7 +11,6 @@ recently used. A pod that looks like no other costs what it always did, plus one
 
 from __future__ import annotations
 
-import dataclasses
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -117,7 +116,7 @@ class Answers:
             self._observe(False)
         verdict = decide(*pod, self._config, inject_by_default=inject_by_default)
         template = ResponseTemplate.of(verdict)
-        verdict = dataclasses.replace(verdict, ops=[])
+        verdict = verdict._replace(ops=())
         self._remember(key, verdict, template)
         return verdict, template.fill(request.uid)
 

@@ -116,6 +116,12 @@ def env_entry(name: str, container: str) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=4096)
+def env_entries(names: tuple[str, ...], container: str) -> tuple[dict[str, Any], ...]:
+    """The env vars `names` as added to `container`: one lookup per container instead of one per env var."""
+    return tuple(env_entry(name, container) for name in names)
+
+
+@lru_cache(maxsize=4096)
 def volume_items(container: str) -> list[dict[str, Any]]:
     """The downwardAPI items describing the pod and `container`."""
     return [field.item(container) for field in FILE_CATALOG]

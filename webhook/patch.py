@@ -9,6 +9,7 @@ last, after every operation that addresses a container by its index.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from .annotations import DEFAULT_CONTAINER_ANNOTATION
@@ -33,6 +34,12 @@ def _volume(plan: ContainerPlan) -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=256)
+def _env_paths(container_path: str, count: int) -> tuple[str, ...]:
+    # A handful of (container, count) pairs recur in every cluster: formatting them was a tenth of the patch.
+    return tuple(f"{container_path}/env/{i}" for i in range(count))
+
+
 def _container_ops(plan: ContainerPlan) -> list[Op]:
     ops: list[Op] = []
     path = plan.container.path
@@ -40,7 +47,8 @@ def _container_ops(plan: ContainerPlan) -> list[Op]:
         if not plan.container.has_env:
             ops.append({"op": "add", "path": f"{path}/env", "value": list(plan.env)})
         else:
-            ops.extend({"op": "add", "path": f"{path}/env/{i}", "value": e} for i, e in enumerate(plan.env))
+            paths = _env_paths(path, len(plan.env))
+            ops += [{"op": "add", "path": p, "value": e} for p, e in zip(paths, plan.env, strict=True)]
     if plan.volume_name is not None:
         # No subPath: a subPath mount never sees updates, and the labels/annotations files must stay live.
         mount = {"name": plan.volume_name, "mountPath": plan.mount_path, "readOnly": True}

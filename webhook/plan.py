@@ -3,17 +3,19 @@
 Every conflict is settled here, before any JSON Patch exists: the user's env vars, volumes, mounts and
 containers win; containers the status annotation records as already injected are left alone, which makes
 a second pass (reinvocation, or a re-applied dump of a live pod) a no-op.
+
+Plans are NamedTuples, like the pod's view and for the same reason: one is built for every pod the webhook
+injects, and a frozen dataclass costs several times more to build (each field set through object.__setattr__).
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from .annotations import AMBASSADOR, CONTAINERS, DEFAULT_CONTAINER_ANNOTATION, MOUNT_PATH, STATUS, InjectionRequest
-from .catalog import ENV_BY_NAME, PROXY_ENV_NAME, EnvField, env_entry
+from .catalog import ENV_BY_NAME, PROXY_ENV_NAME, EnvField, env_entries, env_entry
 from .config import Config
 from .errors import Denied, quote
 from .paths import canonical_mount_path
@@ -23,22 +25,19 @@ from .status import Status, decode_status
 TOKEN_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"  # noqa: S105 - a path, not a secret
 
 
-@dataclass(frozen=True, slots=True)
-class ContainerPlan:
+class ContainerPlan(NamedTuple):
     container: ContainerView
     env: tuple[dict[str, Any], ...]  # complete env entries, in the order they are prepended
     volume_name: str | None
     mount_path: str
 
 
-@dataclass(frozen=True, slots=True)
-class AmbassadorPlan:
+class AmbassadorPlan(NamedTuple):
     mode: str  # "native" (an init container with restartPolicy Always) or "container"
     container: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(NamedTuple):
     containers: tuple[ContainerPlan, ...]
     ambassador: AmbassadorPlan | None
     status_key: str
@@ -67,25 +66,23 @@ def make_plan(
     ambassador = _plan_ambassador(
         request, pod=pod, config=config, namespace=namespace, previous=previous, warnings=warnings, admitted=admitted
     )
-    proxy_wanted = ambassador is not None or previous.ambassador is not None
-    proxy_url = f"http://127.0.0.1:{config.ambassador.port}"
+    proxy_wanted = request.ambassador and (ambassador is not None or previous.ambassador is not None)
 
     taken_volumes = set(pod.volume_names)
+    last_segment = request.mount_path.rpartition("/")[2]
     plans: list[ContainerPlan] = []
     for container in _targets(request, pod, config, previous):
         if container.name in previous.containers:
             continue  # injected on an earlier pass
-        env: list[dict[str, Any]] = []
-        for name in request.env:
-            _add_env(env, container, ENV_BY_NAME[name], warnings)
-        if proxy_wanted and request.ambassador:
-            _add_literal_env(env, container, PROXY_ENV_NAME, proxy_url, warnings)
+        env = _env(container, request.env, config.ambassador.port if proxy_wanted else None, warnings)
         if env and container.has_env_from:
             warnings.append(f"{container.name}: injected env vars override same-named envFrom keys")
         volume_name = None
         if request.volume:
             for existing in container.mount_paths:
-                if canonical_mount_path(existing) == request.mount_path:  # request.mount_path is canonical
+                # request.mount_path is canonical. A path can only canonicalise to it if it contains its last
+                # segment: that C-speed test spares canonicalising every mount of every container.
+                if last_segment in existing and canonical_mount_path(existing) == request.mount_path:
                     raise Denied(
                         f"container {quote(container.name)} already uses {request.mount_path} for a volume or "
                         f"device; choose another directory for the downward files with annotation {prefix}{MOUNT_PATH}"
@@ -99,7 +96,7 @@ def make_plan(
         return Plan((), None, status_key, previous, True, pod.annotations_present, None, tuple(warnings))
 
     status = Status(
-        containers=(*previous.containers, *(p.container.name for p in plans)),
+        containers=(*previous.containers, *[p.container.name for p in plans]),
         env=tuple(dict.fromkeys((*previous.env, *request.env))),
         mount_path=request.mount_path if request.volume else previous.mount_path,
         ambassador=ambassador.mode if ambassador else previous.ambassador,
@@ -132,6 +129,21 @@ def _targets(request: InjectionRequest, pod: PodView, config: Config, previous: 
             f"accepted: a comma list of {available}"
         )
     return [by_name[name] for name in request.containers]
+
+
+def _env(
+    container: ContainerView, names: tuple[str, ...], proxy_port: int | None, warnings: list[str]
+) -> list[dict[str, Any]]:
+    """The env entries to prepend to `container`: the user's own entries of the same names win."""
+    env: list[dict[str, Any]] = []
+    if container.claimed:  # the user has some of the names we inject (rare)
+        for name in names:
+            _add_env(env, container, ENV_BY_NAME[name], warnings)
+    else:
+        env += env_entries(names, container.name)
+    if proxy_port is not None:
+        _add_literal_env(env, container, PROXY_ENV_NAME, f"http://127.0.0.1:{proxy_port}", warnings)
+    return env
 
 
 def _same_source(user: UserEnv, field: EnvField, container: str) -> bool:

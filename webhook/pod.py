@@ -191,6 +191,12 @@ def _claimed(env: Any) -> tuple[UserEnv, ...] | None:
     return tuple(claimed.values())
 
 
+def _ports(ports: Any, list_name: str, index: int) -> tuple[int, ...]:
+    if ports.__class__ is not list:  # the location is formatted only for the error: it costs as much as the rest
+        raise _invalid(f"spec.{list_name}[{index}].ports", "must be a list")
+    return tuple(p["containerPort"] for p in ports if p.__class__ is dict and p.get("containerPort").__class__ is int)
+
+
 def _container(raw: Any, list_name: str, index: int) -> ContainerView:
     if raw.__class__ is not dict:
         raise _invalid(f"spec.{list_name}[{index}]", "must be an object")
@@ -214,23 +220,17 @@ def _container(raw: Any, list_name: str, index: int) -> ContainerView:
     else:
         taken = mount_paths
     ports = raw.get("ports")
-    return ContainerView(
-        name=name,
-        list_name=list_name,
-        position=index,
-        has_env=bool(env),
-        claimed=claimed,
-        has_env_from=bool(raw.get("envFrom")),
-        mount_paths=taken,
-        has_mounts=bool(mount_paths),
-        ports=tuple(
-            p["containerPort"]
-            for p in _list(ports, f"spec.{list_name}[{index}].ports")
-            if isinstance(p, dict) and isinstance(p.get("containerPort"), int)
-        )
-        if ports
-        else (),
-        native_sidecar=list_name == "initContainers" and raw.get("restartPolicy") == "Always",
+    return ContainerView(  # positional: keywords cost as much again as building the tuple
+        name,
+        list_name,
+        index,
+        bool(env),  # has_env
+        claimed,
+        bool(raw.get("envFrom")),  # has_env_from
+        taken,  # mount_paths
+        bool(mount_paths),  # has_mounts
+        _ports(ports, list_name, index) if ports else (),
+        list_name == "initContainers" and raw.get("restartPolicy") == "Always",  # native_sidecar
     )
 
 

@@ -7,9 +7,9 @@ the rest:    allowed, untouched
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from .admission import AdmissionRequest
 from .annotations import INJECT, MIRROR_ANNOTATION, InjectionRequest, NotRequested, parse
@@ -20,15 +20,16 @@ from .plan import Plan, make_plan
 from .pod import PodView, view_pod
 from .workloads import WORKLOAD_KINDS, annotations_of, misplaced_opt_in, pod_template
 
+_NO_AUDIT: Mapping[str, str] = MappingProxyType({})
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+
+class Verdict(NamedTuple):  # a NamedTuple, as the plan: built for every pod (see webhook/plan.py)
     allowed: bool
     outcome: str  # injected | skipped | denied | unchanged
     reason: str = ""
-    ops: list[Op] = field(default_factory=list)
+    ops: Sequence[Op] = ()
     warnings: tuple[str, ...] = ()
-    audit: Mapping[str, str] = field(default_factory=dict)
+    audit: Mapping[str, str] = _NO_AUDIT
     message: str = ""
     injected: tuple[str, ...] = ()  # what was added, for metrics: env, volume, ambassador
 
@@ -38,16 +39,18 @@ def _skip(reason: str, warnings: tuple[str, ...] = ()) -> Verdict:
 
 
 def _summary(plan: Plan) -> tuple[dict[str, str], tuple[str, ...]]:
-    kinds = []
-    if any(p.env for p in plan.containers):
-        kinds.append("env")
-    if any(p.volume_name for p in plan.containers):
-        kinds.append("volume")
+    env = volume = False
+    names = []
+    for container in plan.containers:
+        env = env or bool(container.env)
+        volume = volume or container.volume_name is not None
+        names.append(container.container.name)
+    kinds = [kind for kind, present in (("env", env), ("volume", volume)) if present]
     if plan.ambassador is not None:
         kinds.append("ambassador")
     audit = {"injected": ",".join(kinds) or "nothing"}
-    if plan.containers:
-        audit["containers"] = ",".join(p.container.name for p in plan.containers)
+    if names:
+        audit["containers"] = ",".join(names)
     if plan.ambassador is not None:
         audit["ambassador"] = plan.ambassador.mode
     return audit, tuple(kinds)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
 from .errors import Denied
 
 
-@dataclass(frozen=True, slots=True)
-class Status:
+class Status(NamedTuple):  # not a frozen dataclass: built for every pod injected, at a fraction of the cost
     containers: tuple[str, ...] = ()
     env: tuple[str, ...] = ()
     mount_path: str | None = None
