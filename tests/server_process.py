@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -9,9 +10,10 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -112,6 +114,20 @@ class WebhookServer:
 
     def logs(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
+
+    def log_entries(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.logs().splitlines() if line.startswith("{")]
+
+    def wait_for_log(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5.0) -> dict[str, Any]:
+        """The first JSON log line matching `predicate`; admission lines are written in batches (0.1 s)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = next((entry for entry in self.log_entries() if predicate(entry)), None)
+            if found is not None:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no such log line within {timeout} s:\n{self.logs()[-2000:]}")
+            time.sleep(0.05)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -312,8 +312,7 @@ def test_metrics_tell_memoized_answers_from_fresh_ones(client: httpx.Client) -> 
 
 def test_json_logs_carry_uid_namespace_name_outcome_duration(client: httpx.Client, server: WebhookServer) -> None:
     client.post("/mutate", content=orjson.dumps(review(pod({P + "inject": "true"}), uid="log-me-42")))
-    entries = [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
-    entry = next(e for e in entries if e.get("uid") == "log-me-42")
+    entry = server.wait_for_log(lambda e: e.get("uid") == "log-me-42")
     assert list(entry)[:4] == ["ts", "level", "logger", "msg"]  # the order of every other line
     # UTC with milliseconds, and the time of the request (within the test's run)
     stamp = datetime.strptime(entry["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)

@@ -191,6 +191,8 @@ def test_sigterm_fails_readiness_first_then_drains(tmp_path: Path) -> None:
         assert result.get("status") == 200  # the in-flight request finished
     server.process.wait(timeout=30)
     assert "shutdown requested: readiness failing, still serving" in server.logs()
+    # Both admissions are logged, the in-flight one too: the last batch of lines is written at shutdown.
+    assert server.logs().count('"msg":"admission"') == 2, server.logs()
 
 
 def test_slow_headers_are_cut_off(tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -10,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -43,8 +43,8 @@ def sample(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], key: tu
     return samples.get((key[0], frozenset(key[1].items())), 0.0)
 
 
-def log_entries(server: WebhookServer) -> list[dict[str, object]]:
-    return [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
+def log_entries(server: WebhookServer) -> list[dict[str, Any]]:
+    return server.log_entries()
 
 
 def worker_pids(server: WebhookServer) -> list[int]:
@@ -133,6 +133,17 @@ def send(server: WebhookServer, connections: int, per_connection: int, tag: str)
     return problems
 
 
+def served_admissions(server: WebhookServer, count: int, timeout: float = 10.0) -> set[object]:
+    """The pids that logged the `count` admissions sent so far (each worker writes its lines in batches)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [e for e in log_entries(server) if e.get("msg") == "admission"]
+        if len(lines) >= count or time.monotonic() > deadline:
+            assert len(lines) == count
+            return {e["pid"] for e in lines}
+        time.sleep(0.05)
+
+
 def test_requests_are_answered_by_both_workers_and_counted_once_each(server: WebhookServer) -> None:
     pids = set(worker_pids(server))
     assert len(pids) == 2
@@ -141,13 +152,13 @@ def test_requests_are_answered_by_both_workers_and_counted_once_each(server: Web
 
     assert send(server, connections=8, per_connection=25, tag="a") == []
     sent = 200
-    served_by = {e["pid"] for e in log_entries(server) if e.get("msg") == "admission"}
+    served_by = served_admissions(server, sent)
     # Which worker accepts a connection is the kernel's choice: open more connections until both have served.
     rounds = 0
     while served_by != pids and rounds < 20:
         assert send(server, connections=4, per_connection=1, tag=f"b{rounds}") == []
         sent, rounds = sent + 4, rounds + 1
-        served_by = {e["pid"] for e in log_entries(server) if e.get("msg") == "admission"}
+        served_by = served_admissions(server, sent)
     assert served_by == pids, "both workers answered admission requests"
 
     # Whichever worker answers /metrics, the counts are the sum over both.

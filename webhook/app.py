@@ -176,6 +176,9 @@ class Admission:
         self._write(admission, path, verdict.outcome, started, verdict.message or verdict.reason)
         return 200, payload
 
+    def flush_log(self) -> None:
+        self._log.flush()
+
     def _write(self, admission: AdmissionRequest, path: str, outcome: str, started: float, reason: str) -> None:
         obj = admission.obj if isinstance(admission.obj, dict) else {}
         metadata = obj.get("metadata")
@@ -215,6 +218,7 @@ def create_app(config: Config, metrics: Metrics | None = None, state: AppState |
         yield
         for task in tasks:
             task.cancel()
+        admission.flush_log()  # the last batch of admission lines
 
     api = FastAPI(title="downward-webhook", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     api.state.downward = state
