@@ -65,6 +65,7 @@ def describe() -> dict[str, Any]:
         "fastapi": _version("fastapi"),
         "starlette": _version("starlette"),
         "orjson": _version("orjson"),
+        "pybase64": _version("pybase64"),
         "prometheus_client": _version("prometheus-client"),
         "wrk": wrk,
     }
