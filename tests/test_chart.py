@@ -508,6 +508,8 @@ def test_full_values_enable_every_optional_feature(renders: dict[str, Render]) -
         assert obj["metadata"]["annotations"]["owner"] == "platform@example.com", obj["kind"]
 
     pod = render.one("Deployment")["spec"]["template"]
+    args = _container(render)["args"]
+    assert args[args.index("--workers") + 1] == str(full["workers"]) == "2"
     assert pod["metadata"]["labels"]["tier"] == "control"
     assert pod["metadata"]["annotations"]["example.com/pod"] == "yes"
     assert pod["spec"]["priorityClassName"] == "system-cluster-critical"
@@ -652,6 +654,7 @@ def test_operator_can_disable_the_ambassador_everywhere_or_per_namespace(helm: H
 
 BAD_VALUES = [
     ({"replicaCount": "two"}, ["/replicaCount", "want integer"]),
+    ({"workers": 0}, ["/workers", "minimum"]),
     ({"replicas": 2}, ["'replicas' not allowed"]),
     ({"webhook": {"failurePolicy": "Sometimes"}}, ["/webhook/failurePolicy", "'Ignore', 'Fail'"]),
     ({"webhook": {"timeoutSeconds": 60}}, ["/webhook/timeoutSeconds", "maximum"]),
