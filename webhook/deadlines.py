@@ -25,7 +25,8 @@ class Deadlines:
         """Await `read`; raise TimeoutError when it is not done `seconds` from now (give or take a tick)."""
         task = asyncio.current_task()
         assert task is not None  # always called from a task: the ASGI app's
-        self._pending[task] = asyncio.get_running_loop().time() + seconds
+        # The task's loop, not get_running_loop(): on Python 3.11 that costs a getpid(2), once per request.
+        self._pending[task] = task.get_loop().time() + seconds
         try:
             return await read
         except asyncio.CancelledError:
