@@ -43,12 +43,8 @@ def sample(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], key: tu
     return samples.get((key[0], frozenset(key[1].items())), 0.0)
 
 
-def log_entries(server: WebhookServer) -> list[dict[str, Any]]:
-    return server.log_entries()
-
-
 def worker_pids(server: WebhookServer) -> list[int]:
-    return [int(str(e["pid"])) for e in log_entries(server) if e.get("msg") == "worker started"]
+    return [int(str(e["pid"])) for e in server.log_entries() if e.get("msg") == "worker started"]
 
 
 def children(pid: int) -> list[int]:
@@ -99,7 +95,7 @@ def start(tmp_path: Path, **server: float) -> WebhookServer:
 
 def serving(server: WebhookServer) -> int:
     """Workers whose server has started (uvicorn logs this once its lifespan startup is over)."""
-    return sum(e.get("msg") == "Application startup complete." for e in log_entries(server))
+    return sum(e.get("msg") == "Application startup complete." for e in server.log_entries())
 
 
 @pytest.fixture
@@ -135,13 +131,14 @@ def send(server: WebhookServer, connections: int, per_connection: int, tag: str)
 
 def served_admissions(server: WebhookServer, count: int, timeout: float = 10.0) -> set[object]:
     """The pids that logged the `count` admissions sent so far (each worker writes its lines in batches)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        lines = [e for e in log_entries(server) if e.get("msg") == "admission"]
-        if len(lines) >= count or time.monotonic() > deadline:
-            assert len(lines) == count
-            return {e["pid"] for e in lines}
-        time.sleep(0.05)
+
+    def admissions() -> list[dict[str, Any]]:
+        return [e for e in server.log_entries() if e.get("msg") == "admission"]
+
+    wait_until(lambda: len(admissions()) >= count, timeout)
+    lines = admissions()
+    assert len(lines) == count
+    return {e["pid"] for e in lines}
 
 
 def test_requests_are_answered_by_both_workers_and_counted_once_each(server: WebhookServer) -> None:
