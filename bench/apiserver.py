@@ -26,6 +26,9 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -183,8 +186,16 @@ def _pids_with(argument: str) -> list[int]:
 
 
 def _create(
-    api: Api, body: bytes, count: int, *, creators: int, patched_by: str, processes: dict[str, list[int]]
+    api: Api,
+    body: bytes,
+    count: int,
+    *,
+    creators: int,
+    patched_by: str,
+    processes: dict[str, list[int]],
+    stop: threading.Event | None = None,
 ) -> dict[str, Any]:
+    """Create `count` pods (fewer if `stop` is set first) from `creators` threads; figures per pod."""
     latencies: list[float] = []
     failures: list[str] = []
     remaining = [count]
@@ -196,7 +207,7 @@ def _create(
         try:
             while True:
                 with lock:
-                    if remaining[0] == 0:
+                    if remaining[0] == 0 or (stop is not None and stop.is_set()):
                         return
                     remaining[0] -= 1
                 started = time.perf_counter()
@@ -244,9 +255,22 @@ def _create(
     }
 
 
-def run(pods: int = 300, rounds: int = 3, creators: int = 4) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Bench:
+    """A running control plane with the three servers started and their configurations ready to register."""
+
+    cp: ControlPlane
+    api: Api
+    configurations: dict[str, dict[str, Any]]
+    processes: dict[str, list[int]]  # name -> pids, for CPU accounting
+    manifest: dict[str, Any]  # the typical pod, as a client creates it
+    body: bytes
+
+
+@contextmanager
+def started(extra_apiserver_args: Sequence[str] = ()) -> Iterator[Bench]:
     workdir = Path(tempfile.mkdtemp(prefix="downward-bench-api-"))
-    with ControlPlane(find_binaries(build=False)) as cp:
+    with ControlPlane(find_binaries(build=False), extra_apiserver_args=extra_apiserver_args) as cp:
         api = Api(cp)
         status, answer = api.call("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
                                                                   "metadata": {"name": NAMESPACE}})  # fmt: skip
@@ -262,46 +286,57 @@ def run(pods: int = 300, rounds: int = 3, creators: int = 4) -> dict[str, Any]:
         webhook = Server("webhook", workdir).start()
         floor = Server("floor", workdir).start()
         minimal = Server("floor", workdir, patch="one-env").start()
-        processes = {
-            "kube-apiserver": _pids_with(f"--secure-port={cp.apiserver_port}"),
-            "etcd": _pids_with(f"--listen-client-urls={cp.etcd_url}"),
-            "webhook": webhook.pids,
-            "floor": floor.pids + minimal.pids,
-        }
-        configurations = {
-            "floor": _configuration(floor.port, cp.ca_bundle_b64, "floor.downward.dev"),
-            "minimal": _configuration(minimal.port, cp.ca_bundle_b64, "minimal.downward.dev"),
-            "webhook": _configuration(webhook.port, cp.ca_bundle_b64, "pods.downward.dev"),
-        }
-        manifest = pod(SIZE_BY_NAME["typical"], admitted=False)
-        body = json.dumps(manifest).encode()
-        runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
         try:
-            for number in range(rounds + 1):  # round 0 warms every path up and is not counted
-                order = MODES if number % 2 else MODES[::-1]
-                for mode in order:
-                    _switch(api, mode, configurations, manifest)
-                    _delete_pods(api)
-                    count = pods if number else 50
-                    name = configurations[mode]["webhooks"][0]["name"] if mode in configurations else ""
-                    calls = _webhook_calls(api, name) if name else 0.0
-                    result = _create(
-                        api, body, count, creators=creators, patched_by=_expected_patch(mode), processes=processes
-                    )
-                    result["webhook_calls"] = (_webhook_calls(api, name) - calls) if name else 0.0
-                    if result["webhook_calls"] != (count if name else 0):
-                        raise RuntimeError(f"{mode}: {result['webhook_calls']} webhook calls for {count} pods")
-                    if number:
-                        runs[mode].append(result)
-                        print(
-                            f"apiserver round {number} {mode:7}: {result['pods_per_second']:6.1f} pods/s "
-                            f"p50 {result['p50_ms']:6.1f} ms p99 {result['p99_ms']:6.1f} ms",
-                            flush=True,
-                        )
+            manifest = pod(SIZE_BY_NAME["typical"], admitted=False)
+            yield Bench(
+                cp=cp,
+                api=api,
+                configurations={
+                    "floor": _configuration(floor.port, cp.ca_bundle_b64, "floor.downward.dev"),
+                    "minimal": _configuration(minimal.port, cp.ca_bundle_b64, "minimal.downward.dev"),
+                    "webhook": _configuration(webhook.port, cp.ca_bundle_b64, "pods.downward.dev"),
+                },
+                processes={
+                    "kube-apiserver": _pids_with(f"--secure-port={cp.apiserver_port}"),
+                    "etcd": _pids_with(f"--listen-client-urls={cp.etcd_url}"),
+                    "webhook": webhook.pids,
+                    "floor": floor.pids + minimal.pids,
+                },
+                manifest=manifest,
+                body=json.dumps(manifest).encode(),
+            )
         finally:
             webhook.stop()
             floor.stop()
             minimal.stop()
+
+
+def run(pods: int = 300, rounds: int = 3, creators: int = 4) -> dict[str, Any]:
+    with started() as bench:
+        api, configurations, processes = bench.api, bench.configurations, bench.processes
+        manifest, body = bench.manifest, bench.body
+        runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
+        for number in range(rounds + 1):  # round 0 warms every path up and is not counted
+            order = MODES if number % 2 else MODES[::-1]
+            for mode in order:
+                _switch(api, mode, configurations, manifest)
+                _delete_pods(api)
+                count = pods if number else 50
+                name = configurations[mode]["webhooks"][0]["name"] if mode in configurations else ""
+                calls = _webhook_calls(api, name) if name else 0.0
+                result = _create(
+                    api, body, count, creators=creators, patched_by=_expected_patch(mode), processes=processes
+                )
+                result["webhook_calls"] = (_webhook_calls(api, name) - calls) if name else 0.0
+                if result["webhook_calls"] != (count if name else 0):
+                    raise RuntimeError(f"{mode}: {result['webhook_calls']} webhook calls for {count} pods")
+                if number:
+                    runs[mode].append(result)
+                    print(
+                        f"apiserver round {number} {mode:7}: {result['pods_per_second']:6.1f} pods/s "
+                        f"p50 {result['p50_ms']:6.1f} ms p99 {result['p99_ms']:6.1f} ms",
+                        flush=True,
+                    )
     summary: dict[str, Any] = {"pods_per_run": pods, "rounds": rounds, "creators": creators, "pod_bytes": len(body)}
     for mode, mode_runs in runs.items():
         pooled = sorted(x for r in mode_runs for x in r["latencies_ms"])
