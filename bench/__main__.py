@@ -3,6 +3,7 @@
     python -m bench                          everything (about 25 minutes, of which the soak is 5)
     python -m bench core layers              only those parts (core, layers, http, http2, soak, apiserver)
     python -m bench profile                  py-spy of the served webhook and floor (typical pod; not in "all")
+    python -m bench apiserver-profile        kube-apiserver's own CPU profile, per mode (not in "all")
     python -m bench --soak-seconds 60        a shorter soak
     python -m bench --quick                  short runs everywhere (a smoke test of the harness, ~4 minutes)
     python -m bench report                   print the markdown tables of bench/results.json
@@ -23,7 +24,7 @@ from typing import Any
 
 from tests.e2e.controlplane import ToolchainMissing
 
-from . import apiserver, core, layers, load, profile, soak
+from . import apiserver, apiserver_profile, core, layers, load, profile, soak
 from .machine import describe
 from .plot import plot
 from .report import report
@@ -32,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results.json"
 PLOT = ROOT / "docs" / "benchmarks.png"
 PARTS = ("core", "layers", "http", "http2", "soak", "apiserver")
-OPTIONAL = ("profile",)
+OPTIONAL = ("profile", "apiserver-profile")
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -62,6 +63,11 @@ def _run_part(part: str, args: argparse.Namespace, results: dict[str, Any]) -> N
             results["apiserver"] = apiserver.run(pods=args.pods, rounds=args.rounds + (1 if args.quick else 0))
         except ToolchainMissing as missing:
             print(f"apiserver part skipped: {missing}", file=sys.stderr)
+    elif part == "apiserver-profile":
+        try:
+            results["apiserver_profile"] = apiserver_profile.run(seconds=4.0 if args.quick else 10.0)
+        except ToolchainMissing as missing:
+            print(f"apiserver-profile part skipped: {missing}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
