@@ -60,7 +60,7 @@ def _run_part(part: str, args: argparse.Namespace, results: dict[str, Any]) -> N
         results["soak"] = soak.run(seconds=args.soak_seconds)
     elif part == "apiserver":
         try:
-            results["apiserver"] = apiserver.run(pods=args.pods, rounds=args.rounds + (1 if args.quick else 0))
+            results["apiserver"] = apiserver.run(pods=args.pods, rounds=args.apiserver_rounds)
         except ToolchainMissing as missing:
             print(f"apiserver part skipped: {missing}", file=sys.stderr)
     elif part == "apiserver-profile":
@@ -77,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each wrk run (default 10)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating runs per server and size (default 3)")
     parser.add_argument("--soak-seconds", type=float, default=300.0, help="length of the RSS soak (default 300)")
-    parser.add_argument("--pods", type=int, default=300, help="pods per apiserver run (default 300)")
+    parser.add_argument("--pods", type=int, default=600, help="pods per apiserver run (default 600)")
+    parser.add_argument(
+        "--apiserver-rounds", type=int, default=5, help="alternating runs per mode through the apiserver (default 5)"
+    )
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to merge the figures")
     args = parser.parse_args(argv)
     unknown = set(args.parts) - {*PARTS, *OPTIONAL, "report", "plot"}
@@ -92,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = [p for p in (args.parts or PARTS) if p in PARTS or p in OPTIONAL]
     if args.quick:
         args.seconds, args.rounds, args.soak_seconds, args.pods = 2.0, 1, min(args.soak_seconds, 20.0), 60
+        args.apiserver_rounds = 2
     results = _load(args.results)
     results["machine"] = describe()
     results["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

@@ -168,7 +168,9 @@ def report(results: dict[str, Any]) -> str:  # noqa: PLR0912, PLR0915 - one sect
             "### Pod creation through kube-apiserver",
             "",
             f"{a['pods_per_run']} typical pods per run ({a['pod_bytes'] / 1024:.0f} KiB each, opted in), "
-            f"{a['creators']} concurrent creators, {a['rounds']} alternating runs per mode:",
+            f"{a['creators']} concurrent creators, {a['rounds']} alternating runs per mode. Cost: each round's "
+            "pods/s against the no-webhook run of the same round, the median over the rounds (each round's, in %, "
+            "in brackets):",
             "",
             "| webhook | pods/s (median) | runs | cost | p50 ms | p99 ms | "
             + " | ".join(f"CPU ms/pod: {n}" for n in names)
@@ -178,7 +180,10 @@ def report(results: dict[str, Any]) -> str:  # noqa: PLR0912, PLR0915 - one sect
         for mode, label in labels.items():
             m = a[mode]
             runs = ", ".join(f"{x:.0f}" for x in m["pods_per_second_runs"])
-            cost = f"{m['throughput_cost_pct']:.1f}%" if mode != "none" else ""
+            cost = ""
+            if mode != "none":
+                each = ", ".join(f"{x:.0f}" for x in m.get("throughput_cost_pct_runs", []))
+                cost = f"{m['throughput_cost_pct']:.1f}%" + (f" ({each})" if each else "")
             cpu = " | ".join(f"{m['cpu_ms_per_pod'][n]:.2f}" for n in names)
             out.append(
                 f"| {label} | {m['pods_per_second']:.1f} | {runs} | {cost} | {m['p50_ms']:.1f} | "
