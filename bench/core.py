@@ -36,7 +36,13 @@ from .pods import SIZES, PodSize, review_body
 
 # What the core caches by container name (env entries, volume items), by position and count (the env ops'
 # paths) and by configuration (the ambassador): warm for every pod but the first of its kind.
-NAME_CACHES = (catalog.env_entries, catalog.volume_items, patch._env_paths, plan.ambassador_container)
+NAME_CACHES = (
+    catalog.env_entries,
+    catalog.volume_items,
+    patch._env_paths,
+    patch._env_ops,
+    plan.ambassador_container,
+)
 
 
 def clear_name_caches() -> None:

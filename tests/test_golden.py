@@ -26,6 +26,7 @@ from tests.kube_rules import (
     validate_schema,
 )
 from webhook.admission import clean_warning
+from webhook.apply import apply_ops
 from webhook.config import Config, config_from_mapping
 from webhook.review import Verdict, review
 
@@ -206,6 +207,21 @@ def test_reinvocation_injects_only_the_added_container() -> None:
     assert [m["name"] for m in forwarder["volumeMounts"]] == ["kube-api-access-7x2kq", "downward-log-forwarder"]
     volume_names = [v["name"] for v in result.patched["spec"]["volumes"]]
     assert volume_names == ["kube-api-access-7x2kq", "downward-main", "downward-log-forwarder"]
+
+
+def test_a_patch_applied_offline_leaves_the_next_pods_patch_alone() -> None:
+    # The env ops of a container are built once per name and position and shared between pods' patches
+    # (webhook/patch.py): whatever is done to a patched document must not reach them.
+    case = load_case("user-env-refers-pod-name")
+    first = admit(case, case.pod)
+    expected = copy.deepcopy(list(first.ops))
+    assert any(op["path"].endswith("/env/0") for op in expected), "the case must prepend to an env list"
+    patched = apply_ops(copy.deepcopy(case.pod), first.ops)
+    for container in patched["spec"]["containers"]:
+        for entry in container["env"]:
+            entry["name"] = "CHANGED"
+            entry.pop("valueFrom", None)
+    assert list(admit(case, case.pod).ops) == expected
 
 
 # --- bugs found by these tests, fixed: each test says what must happen -------------------------------------

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from .annotations import DEFAULT_CONTAINER_ANNOTATION
-from .catalog import volume_items
+from .catalog import env_entries, volume_items
 from .plan import AmbassadorPlan, ContainerPlan, Plan
 
 Op = dict[str, Any]
@@ -40,12 +40,23 @@ def _env_paths(container_path: str, count: int) -> tuple[str, ...]:
     return tuple(f"{container_path}/env/{i}" for i in range(count))
 
 
+@lru_cache(maxsize=1024)
+def _env_ops(container_path: str, names: tuple[str, ...], container: str) -> tuple[Op, ...]:
+    # The same for every pod with a container of that name at that position. Ops are shared, as their values
+    # already were: nothing changes an op once built, and apply_ops copies values into documents.
+    entries = env_entries(names, container)
+    paths = _env_paths(container_path, len(entries))
+    return tuple({"op": "add", "path": p, "value": e} for p, e in zip(paths, entries, strict=True))
+
+
 def _container_ops(plan: ContainerPlan) -> list[Op]:
     ops: list[Op] = []
     path = plan.container.path
     if plan.env:
         if not plan.container.has_env:
             ops.append({"op": "add", "path": f"{path}/env", "value": list(plan.env)})
+        elif plan.env_names is not None:
+            ops += _env_ops(path, plan.env_names, plan.container.name)
         else:
             paths = _env_paths(path, len(plan.env))
             ops += [{"op": "add", "path": p, "value": e} for p, e in zip(paths, plan.env, strict=True)]

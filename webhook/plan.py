@@ -30,6 +30,9 @@ class ContainerPlan(NamedTuple):
     env: tuple[dict[str, Any], ...]  # complete env entries, in the order they are prepended
     volume_name: str | None
     mount_path: str
+    # The names when `env` is catalog.env_entries(names, container name), as for most containers (no env var
+    # of the user's in the way, no proxy variable): their ops are then the same for every pod (webhook/patch.py).
+    env_names: tuple[str, ...] | None = None
 
 
 class AmbassadorPlan(NamedTuple):
@@ -74,7 +77,7 @@ def make_plan(
     for container in _targets(request, pod, config, previous):
         if container.name in previous.containers:
             continue  # injected on an earlier pass
-        env = _env(container, request.env, config.ambassador.port if proxy_wanted else None, warnings)
+        env, plain = _env(container, request.env, config.ambassador.port if proxy_wanted else None, warnings)
         if env and container.has_env_from:
             warnings.append(f"{container.name}: injected env vars override same-named envFrom keys")
         volume_name = None
@@ -90,7 +93,7 @@ def make_plan(
             volume_name = _volume_name(container.name, taken_volumes)
             taken_volumes.add(volume_name)
         if env or volume_name:
-            plans.append(ContainerPlan(container, tuple(env), volume_name, request.mount_path))
+            plans.append(ContainerPlan(container, env, volume_name, request.mount_path, request.env if plain else None))
 
     if not plans and ambassador is None:
         return Plan((), None, status_key, previous, True, pod.annotations_present, None, tuple(warnings))
@@ -133,8 +136,11 @@ def _targets(request: InjectionRequest, pod: PodView, config: Config, previous: 
 
 def _env(
     container: ContainerView, names: tuple[str, ...], proxy_port: int | None, warnings: list[str]
-) -> list[dict[str, Any]]:
-    """The env entries to prepend to `container`: the user's own entries of the same names win."""
+) -> tuple[tuple[dict[str, Any], ...], bool]:
+    """The env entries to prepend to `container` (the user's own entries of the same names win), and whether
+    they are exactly env_entries(names, container.name)."""
+    if not container.claimed and proxy_port is None:
+        return env_entries(names, container.name), True
     env: list[dict[str, Any]] = []
     if container.claimed:  # the user has some of the names we inject (rare)
         for name in names:
@@ -143,7 +149,7 @@ def _env(
         env += env_entries(names, container.name)
     if proxy_port is not None:
         _add_literal_env(env, container, PROXY_ENV_NAME, f"http://127.0.0.1:{proxy_port}", warnings)
-    return env
+    return tuple(env), False
 
 
 def _same_source(user: UserEnv, field: EnvField, container: str) -> bool:
