@@ -1,6 +1,6 @@
 """`python -m bench` (or `make bench`): every benchmark, its figures saved to bench/results.json.
 
-    python -m bench                          everything (about 25 minutes, of which the soak is 5)
+    python -m bench                          everything (about 20 minutes, of which the soak is 5)
     python -m bench core layers              only those parts (core, layers, http, http2, soak, apiserver)
     python -m bench profile                  py-spy of the served webhook and floor (typical pod; not in "all")
     python -m bench apiserver-profile        kube-apiserver's own CPU profile, per mode (not in "all")
