@@ -35,7 +35,8 @@ from webhook.review import pod_to_inject, review
 from .pods import SIZES, PodSize, review_body
 
 # What the core caches by container name (env entries, volume items), by position and count (the env ops'
-# paths) and by configuration (the ambassador): warm for every pod but the first of its kind.
+# paths), by both (the env ops) and by configuration (the ambassador): warm for every pod but the first of
+# its kind.
 NAME_CACHES = (
     catalog.env_entries,
     catalog.volume_items,
