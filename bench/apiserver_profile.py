@@ -82,9 +82,9 @@ def steps_ms(profile: Path, pods: int) -> dict[str, float]:
 
 
 def _capture(bench: Bench, seconds: float, into: Path, done: threading.Event) -> None:
+    connection = bench.api.connection()
+    connection.timeout = seconds + 60  # the answer comes when the sampling ends
     try:
-        connection = bench.api.connection()
-        connection.timeout = seconds + 60
         connection.request("GET", f"/debug/pprof/profile?seconds={seconds:g}")
         answer = connection.getresponse()
         data = answer.read()
@@ -92,7 +92,8 @@ def _capture(bench: Bench, seconds: float, into: Path, done: threading.Event) ->
             raise RuntimeError(f"pprof: HTTP {answer.status}: {data[:200]!r}")
         into.write_bytes(data)
     finally:
-        done.set()
+        connection.close()
+        done.set()  # the creators stop with the profile, whatever became of it
 
 
 def run(seconds: float = 10.0, creators: int = 4) -> dict[str, Any]:
