@@ -40,13 +40,16 @@ def _env_paths(container_path: str, count: int) -> tuple[str, ...]:
     return tuple(f"{container_path}/env/{i}" for i in range(count))
 
 
+def _prepend_env(container_path: str, entries: tuple[dict[str, Any], ...]) -> tuple[Op, ...]:
+    paths = _env_paths(container_path, len(entries))
+    return tuple({"op": "add", "path": p, "value": e} for p, e in zip(paths, entries, strict=True))
+
+
 @lru_cache(maxsize=1024)
 def _env_ops(container_path: str, names: tuple[str, ...], container: str) -> tuple[Op, ...]:
     # The same for every pod with a container of that name at that position. Ops are shared, as their values
     # already were: nothing changes an op once built, and apply_ops copies values into documents.
-    entries = env_entries(names, container)
-    paths = _env_paths(container_path, len(entries))
-    return tuple({"op": "add", "path": p, "value": e} for p, e in zip(paths, entries, strict=True))
+    return _prepend_env(container_path, env_entries(names, container))
 
 
 def _container_ops(plan: ContainerPlan) -> list[Op]:
@@ -58,8 +61,7 @@ def _container_ops(plan: ContainerPlan) -> list[Op]:
         elif plan.env_names is not None:
             ops += _env_ops(path, plan.env_names, plan.container.name)
         else:
-            paths = _env_paths(path, len(plan.env))
-            ops += [{"op": "add", "path": p, "value": e} for p, e in zip(paths, plan.env, strict=True)]
+            ops += _prepend_env(path, plan.env)
     if plan.volume_name is not None:
         # No subPath: a subPath mount never sees updates, and the labels/annotations files must stay live.
         mount = {"name": plan.volume_name, "mountPath": plan.mount_path, "readOnly": True}
