@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -11,8 +12,18 @@ from webhook.deadlines import Deadlines
 TICK = 0.02
 
 
-async def _with_watchdog(deadlines: Deadlines) -> asyncio.Task[None]:
-    return asyncio.create_task(deadlines.watch())
+def _run(scenario: Callable[[Deadlines], Awaitable[None]]) -> None:
+    """Run `scenario` in an event loop with Deadlines whose watchdog ticks every TICK seconds."""
+
+    async def main() -> None:
+        deadlines = Deadlines(tick=TICK)
+        watchdog = asyncio.create_task(deadlines.watch())
+        try:
+            await scenario(deadlines)
+        finally:
+            watchdog.cancel()
+
+    asyncio.run(main())
 
 
 async def _never() -> bytes:
@@ -26,9 +37,7 @@ async def _soon(value: bytes) -> bytes:
 
 
 def test_a_read_past_its_deadline_ends_in_timeout_error_and_the_task_can_go_on() -> None:
-    async def scenario() -> None:
-        deadlines = Deadlines(tick=TICK)
-        watchdog = await _with_watchdog(deadlines)
+    async def scenario(deadlines: Deadlines) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
         with pytest.raises(TimeoutError):
@@ -40,43 +49,33 @@ def test_a_read_past_its_deadline_ends_in_timeout_error_and_the_task_can_go_on()
         assert task.cancelling() == 0  # the 408 can still be sent
         await asyncio.sleep(0.01)
         assert len(deadlines) == 0
-        watchdog.cancel()
 
-    asyncio.run(scenario())
+    _run(scenario)
 
 
 def test_a_read_in_time_returns_its_value() -> None:
-    async def scenario() -> None:
-        deadlines = Deadlines(tick=TICK)
-        watchdog = await _with_watchdog(deadlines)
+    async def scenario(deadlines: Deadlines) -> None:
         assert await deadlines.within(0.1, _soon(b"body")) == b"body"
         await asyncio.sleep(0.2)  # the watchdog ticks past the deadline of a read that is over: nothing happens
         assert len(deadlines) == 0
-        watchdog.cancel()
 
-    asyncio.run(scenario())
+    _run(scenario)
 
 
 def test_another_cancellation_stays_a_cancellation() -> None:
-    async def scenario() -> None:
-        deadlines = Deadlines(tick=TICK)
-        watchdog = await _with_watchdog(deadlines)
+    async def scenario(deadlines: Deadlines) -> None:
         reader = asyncio.create_task(deadlines.within(10, _never()))
         await asyncio.sleep(0.05)
         reader.cancel()  # shutdown, not a deadline
         with pytest.raises(asyncio.CancelledError):
             await reader
         assert len(deadlines) == 0
-        watchdog.cancel()
 
-    asyncio.run(scenario())
+    _run(scenario)
 
 
 def test_only_the_slow_reads_of_many_time_out() -> None:
-    async def scenario() -> None:
-        deadlines = Deadlines(tick=TICK)
-        watchdog = await _with_watchdog(deadlines)
-
+    async def scenario(deadlines: Deadlines) -> None:
         async def one(index: int) -> str:
             try:
                 await deadlines.within(0.1, _never() if index % 3 == 0 else _soon(b"x"))
@@ -87,9 +86,8 @@ def test_only_the_slow_reads_of_many_time_out() -> None:
         outcomes = await asyncio.gather(*(one(i) for i in range(30)))
         assert outcomes == ["timeout" if i % 3 == 0 else "read" for i in range(30)]
         assert len(deadlines) == 0
-        watchdog.cancel()
 
-    asyncio.run(scenario())
+    _run(scenario)
 
 
 def test_without_the_watchdog_reads_still_work() -> None:
