@@ -70,16 +70,25 @@ def _run_part(part: str, args: argparse.Namespace, results: dict[str, Any]) -> N
             print(f"apiserver-profile part skipped: {missing}", file=sys.stderr)
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="downward-webhook benchmarks")
     parser.add_argument("parts", nargs="*", help=f"any of {', '.join(PARTS)}, or report, or plot (default: all)")
     parser.add_argument("--quick", action="store_true", help="short runs: checks the harness, not for the docs")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each wrk run (default 10)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating runs per server and size (default 3)")
+    parser.add_argument("--rounds", type=_positive, default=3, help="alternating runs per server and size (default 3)")
     parser.add_argument("--soak-seconds", type=float, default=300.0, help="length of the RSS soak (default 300)")
-    parser.add_argument("--pods", type=int, default=600, help="pods per apiserver run (default 600)")
+    parser.add_argument("--pods", type=_positive, default=600, help="pods per apiserver run (default 600)")
     parser.add_argument(
-        "--apiserver-rounds", type=int, default=5, help="alternating runs per mode through the apiserver (default 5)"
+        "--apiserver-rounds",
+        type=_positive,
+        default=5,
+        help="alternating runs per mode through the apiserver (default 5)",
     )
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to merge the figures")
     args = parser.parse_args(argv)
