@@ -21,7 +21,7 @@ from .paths import canonical_mount_path, mount_path_problem
 DEFAULT_PREFIX = "downward.dev/"
 # registry.k8s.io/kubectl is built and signed by SIG Release for every Kubernetes release (since 1.28), for
 # amd64/arm64/s390x/ppc64le; the seed's luksa/kubectl-proxy:1.6.2 ships a 2017 kubectl and is unmaintained.
-DEFAULT_AMBASSADOR_IMAGE = "registry.k8s.io/kubectl:v1.34.2"
+DEFAULT_AMBASSADOR_IMAGE = "registry.k8s.io/kubectl:v1.37.2"
 # The apiserver caps a request body at 3 MiB (etcd's 1.5 MiB object limit, plus encoding); an
 # AdmissionReview wraps the object, and on UPDATE wraps it twice, so 6 MiB never rejects a real review.
 DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
