@@ -6,7 +6,8 @@
 # k8s.io/kubernetes maps every staging module (k8s.io/api, k8s.io/apiserver, ...) to
 # ./staging/... at v0.0.0, so `go install k8s.io/kubernetes/cmd/kube-apiserver@vX` fails.
 # This pins each staging module to its published v0.Y.Z (= v1.Y.Z) with replace
-# directives, adds kube-apiserver, kube-controller-manager, kubectl and the etcd server that
+# directives, adds kube-apiserver, kube-controller-manager, kubectl, the node's kube-scheduler, kubelet
+# and kube-proxy, and the etcd server that
 # this Kubernetes release selects as `tool` dependencies, and tidies.
 # It only edits go.mod and go.sum in this directory; it needs the Go module proxy.
 set -euo pipefail
@@ -37,6 +38,10 @@ done
 go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@v$K8S"
 go get -tool "k8s.io/kubernetes/cmd/kube-controller-manager@v$K8S"
 go get -tool "k8s.io/kubernetes/cmd/kubectl@v$K8S"
+# The node (tests/e2e/cluster, make cluster).
+go get -tool "k8s.io/kubernetes/cmd/kube-scheduler@v$K8S"
+go get -tool "k8s.io/kubernetes/cmd/kubelet@v$K8S"
+go get -tool "k8s.io/kubernetes/cmd/kube-proxy@v$K8S"
 ETCD=$(go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)   # the etcd k8s selected
 go get -tool "go.etcd.io/etcd/server/v3@$ETCD"
 go mod tidy
