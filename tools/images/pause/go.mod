@@ -1,0 +1,3 @@
+module downward-webhook.invalid/tools/images/pause
+
+go 1.22
