@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.controlplane import ToolchainMissing
+from tests.e2e.cluster import ToolchainMissing
 
 from . import apiserver, apiserver_profile, core, layers, load, profile, soak
 from .machine import describe

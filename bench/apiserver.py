@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.controlplane import ControlPlane, find_binaries
+from tests.e2e.cluster import ControlPlane, find_binaries
 
 from .floor import MINIMAL_ENV_NAME
 from .machine import busy_seconds

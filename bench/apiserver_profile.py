@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.controlplane import ToolchainMissing
+from tests.e2e.cluster import ToolchainMissing
 
 from .apiserver import MODES, Bench, _create, _delete_pods, _expected_patch, _switch, started
 

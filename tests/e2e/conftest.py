@@ -1,8 +1,10 @@
-"""Fixtures for the e2e suite: one real control plane per test session.
+"""Fixtures for the e2e suite: one real control plane and one real node cluster per test session.
 
-``control_plane`` builds the binaries on first use (``tools/kube/build.sh``, 10-25 min
-cold; cached under ~/.cache/downward-webhook) unless ``DOWNWARD_KUBE_BUILD=0``, and
-skips the e2e tests with a one-line reason when they cannot be had (no ``go``).
+``control_plane`` (no node; webhooks under test are host processes registered by URL) and ``node_cluster``
+(containerd, kubelet, kube-proxy; the webhook's image installed by its chart) build the binaries on first
+use (``tools/kube/build.sh``, ~16 min cold; cached under ~/.cache/downward-webhook) unless
+``DOWNWARD_KUBE_BUILD=0``, and skip with a one-line reason when they cannot be had (no ``go``, not root) —
+except under ``CI=true``, where this machine can run them all and a skip would hide a broken set-up.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from tests.chart_helpers import Helm  # noqa: E402
-from tests.e2e.controlplane import Binaries, ControlPlane, ToolchainMissing, find_binaries  # noqa: E402
+from tests.e2e.cluster import REPO_ROOT, Binaries, ControlPlane, NodeCluster, ToolchainMissing, find_binaries  # noqa: E402
+from tests.e2e.cluster.chart import install_webhook  # noqa: E402
 from tests.e2e.kube import Kube  # noqa: E402
 from tests.e2e.registration import ISOLATED, RunningWebhook, registered, start_server  # noqa: E402
 
@@ -40,13 +43,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
+def skip_unless_ci(reason: str) -> None:
+    """Skip with ``reason``; under CI=true fail instead: CI runs on a machine that has everything."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: this machine can run it, so this is a broken set-up)")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def kube_binaries() -> Binaries:
-    """The built kube-apiserver/etcd/kube-controller-manager/helm (skip if impossible)."""
+    """The built Kubernetes, etcd, helm and containerd binaries (skip if impossible)."""
     try:
         return find_binaries(build=os.environ.get("DOWNWARD_KUBE_BUILD", "1") != "0")
     except ToolchainMissing as exc:
-        pytest.skip(str(exc))
+        skip_unless_ci(str(exc))
+        raise
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +66,32 @@ def control_plane(kube_binaries: Binaries) -> Iterator[ControlPlane]:
     cp = ControlPlane(kube_binaries)
     with cp:
         yield cp
+
+
+@pytest.fixture(scope="session")
+def node_cluster(kube_binaries: Binaries) -> Iterator[NodeCluster]:
+    """The one-node cluster with the webhook's image installed by the chart, as ``make cluster`` does, but
+    with failurePolicy Fail: a webhook that cannot be called must fail these tests, not skip injection."""
+    if os.geteuid() != 0:
+        skip_unless_ci("the node cluster needs root (namespaces, mounts, cgroups)")
+    cluster = NodeCluster(REPO_ROOT / ".e2e-cluster", kube_binaries, log=lambda line: print(line, file=sys.stderr))
+    cluster.start()
+    try:
+        helm = Helm(kube_binaries.helm, cluster.state / "helm", {"KUBECONFIG": str(cluster.kubeconfig_path)})
+        install_webhook(helm, "--set", "webhook.failurePolicy=Fail")
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def node_namespace(node_cluster: NodeCluster) -> Iterator[str]:
+    """A fresh namespace on the node cluster whose ``default`` ServiceAccount exists; deleted afterwards."""
+    name = f"node-{uuid.uuid4().hex[:8]}"
+    node_cluster.kubectl("create", "namespace", name)
+    node_cluster.api.wait_for_default_serviceaccount(name, timeout=60)
+    yield name
+    node_cluster.kubectl("delete", "namespace", name, "--wait=false")
 
 
 @pytest.fixture(scope="session")

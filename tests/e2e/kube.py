@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.controlplane import ControlPlane
+from tests.e2e.cluster import ControlPlane
 
 # RFC 7234 warn-code 299, agent "-", quoted text: how the apiserver sends admission warnings.
 _WARNING = re.compile(r'299 - "((?:[^"\\]|\\.)*)"')

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.chart_helpers import Helm
-from tests.e2e.controlplane import ControlPlane
+from tests.e2e.cluster import ControlPlane
 from tests.e2e.kube import Kube, eventually
 from tests.server_process import WebhookServer
 

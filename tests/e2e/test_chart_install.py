@@ -34,7 +34,7 @@ import yaml
 from cryptography import x509
 
 from tests.chart_helpers import CHART_DIR, CI_DIR, Helm
-from tests.e2e.controlplane import Binaries, ControlPlane
+from tests.e2e.cluster import Binaries, ControlPlane
 from tests.e2e.kube import eventually
 from tests.server_process import WebhookServer
 from webhook.certs import make_certificates, write_certificates

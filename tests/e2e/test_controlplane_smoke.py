@@ -30,7 +30,7 @@ from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Namespace, Pod, ServiceAccount
 
-from tests.e2e.controlplane import REPO_ROOT, Binaries, ControlPlane
+from tests.e2e.cluster import REPO_ROOT, Binaries, ControlPlane
 
 IMAGE = "registry.k8s.io/pause:3.10"  # never pulled: there is no kubelet
 
