@@ -1,13 +1,16 @@
 # The two commands of the README:
 #   make run    start the webhook locally over TLS (self-generated dev certificates in ./certs)
-#   make test   set everything up (Python venv, real kube-apiserver/etcd/helm built from Go modules) and run
-#               lint, types and the whole test suite
+#   make test   set everything up (Python venv, Kubernetes/etcd/helm/containerd built from Go modules, the node's
+#               Debian packages and images) and run lint, types and the whole test suite
+# and for people:
+#   make cluster        a local one-node cluster with the webhook installed by its chart (.cluster/)
+#   make cluster-down   stop it and undo everything it did on this machine
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: run test lint typecheck unit e2e kube-tools bench clean
+.PHONY: run test lint typecheck unit e2e kube-tools node-tools cluster cluster-down cluster-images bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,9 +21,24 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/downward-webhook serve
 
-# Builds kube-apiserver, etcd, kube-controller-manager and helm once per pin (cached under ~/.cache).
+# Builds the control plane, kubelet, kube-proxy, kubectl, etcd, helm, containerd and crictl once per pin
+# (cached under ~/.cache/downward-webhook; ~16 min cold on 2 cores).
 kube-tools:
 	bash tools/kube/build.sh
+
+# The node's Debian packages (runc, CNI plugins, iptables, tini, buildah, mmdebstrap, busybox-static).
+node-tools:
+	bash tools/node/install.sh
+
+cluster: $(STAMP) kube-tools node-tools
+	$(BIN)/python -m tests.e2e.cluster up
+
+cluster-down: $(STAMP)
+	$(BIN)/python -m tests.e2e.cluster down
+
+# Only the node's images (webhook, Python base, kubectl, busybox, curl, pause), cached by their inputs.
+cluster-images: $(STAMP) kube-tools node-tools
+	$(BIN)/python -m tests.e2e.cluster images
 
 lint: $(STAMP)
 	$(BIN)/ruff check webhook tests bench
@@ -29,13 +47,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) kube-tools lint typecheck
+test: $(STAMP) kube-tools node-tools lint typecheck
 	$(BIN)/pytest --durations=15
 
 unit: $(STAMP)
 	$(BIN)/pytest --ignore=tests/e2e
 
-e2e: $(STAMP) kube-tools
+e2e: $(STAMP) kube-tools node-tools
 	$(BIN)/pytest tests/e2e
 
 # Benchmarks (not part of `make test`): wrk (installed with apt-get when missing), the webhook against its floor,
