@@ -26,11 +26,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from webhook import catalog, patch, plan
-from webhook.admission import encode_response, parse_review
-from webhook.answers import Answers
 from webhook.config import Config
-from webhook.review import pod_to_inject, review
+from webhook.core import catalog, patch, plan
+from webhook.core.review import pod_to_inject, review
+from webhook.serving.admission import encode_response, parse_review
+from webhook.serving.memo import Answers
 
 from .pods import SIZES, PodSize, review_body
 

@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 import uvicorn
 
-from webhook.tls import harden
+from webhook.serving.tls import harden
 from webhook.workers import BACKLOG
 
 Scope = MutableMapping[str, Any]

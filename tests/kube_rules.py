@@ -24,8 +24,8 @@ import kubernetes_validate
 from kubernetes_validate import utils as kv_utils
 from referencing import Registry, Resource
 
-from webhook.admission import AdmissionRequest
 from webhook.apply import PatchError, apply_ops
+from webhook.serving.admission import AdmissionRequest
 
 # The oldest and newest Kubernetes versions we support: native sidecars (init containers with
 # restartPolicy: Always) are beta and on by default from 1.29.

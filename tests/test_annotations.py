@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from webhook.annotations import InjectionRequest, NotRequested, parse
-from webhook.catalog import ENV_NAMES, SEED_ENV
 from webhook.config import Config, config_from_mapping
-from webhook.errors import Denied
+from webhook.core.annotations import InjectionRequest, NotRequested, parse
+from webhook.core.catalog import ENV_NAMES, SEED_ENV
+from webhook.core.errors import Denied
 
 P = "downward.dev/"
 DEFAULT = Config()

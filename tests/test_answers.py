@@ -19,10 +19,10 @@ import pytest
 
 from tests.kube_rules import pod_create, service_account_mount, service_account_volume
 from tests.test_golden import CASES, PATHS, load_case
-from webhook.admission import AdmissionRequest
-from webhook.answers import ENTRY_OVERHEAD_BYTES, Answers, encode_verdict
 from webhook.config import Config
-from webhook.review import review
+from webhook.core.review import review
+from webhook.serving.admission import AdmissionRequest
+from webhook.serving.memo import ENTRY_OVERHEAD_BYTES, Answers, encode_verdict
 
 P = "downward.dev/"
 

@@ -38,12 +38,12 @@ from tests.chart_helpers import (
     namespace_labels,
     selector_matches,
 )
-from webhook.catalog import ENV_NAMES
 from webhook.cli import _parser as cli_parser
 from webhook.config import AmbassadorConfig, Config, ServerConfig, config_from_mapping
-from webhook.errors import Denied
+from webhook.core.catalog import ENV_NAMES
+from webhook.core.errors import Denied
+from webhook.core.workloads import WORKLOAD_KINDS
 from webhook.offline import inject_documents
-from webhook.workloads import WORKLOAD_KINDS
 
 SCHEMA_VERSIONS = ("1.29.0", "1.37.0")  # the chart's kubeVersion floor and the newest schema we have
 CRD_KINDS = {

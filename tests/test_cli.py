@@ -18,7 +18,7 @@ from tests.kube_rules import pod_create
 from webhook.apply import apply_ops
 from webhook.cli import main
 from webhook.config import Config
-from webhook.review import review
+from webhook.core.review import review
 
 P = "downward.dev/"
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from webhook.catalog import SEED_ENV
 from webhook.config import Config, config_from_mapping, load_config
-from webhook.errors import ConfigError
+from webhook.core.catalog import SEED_ENV
+from webhook.core.errors import ConfigError
 
 
 def test_defaults_are_the_seed() -> None:

@@ -25,10 +25,10 @@ from tests.kube_rules import (
     pod_create,
     validate_schema,
 )
-from webhook.admission import clean_warning
 from webhook.apply import apply_ops
 from webhook.config import Config, config_from_mapping
-from webhook.review import Verdict, review
+from webhook.core.review import Verdict, review
+from webhook.serving.admission import clean_warning
 
 GOLDEN = Path(__file__).parent / "golden"
 REGENERATE = os.environ.get("REGENERATE_GOLDEN") == "1"
@@ -250,7 +250,7 @@ def test_mount_path_that_normalises_to_double_slash_is_denied(mount_path: str) -
 
 
 def test_config_mount_path_double_slash_is_refused() -> None:
-    from webhook.errors import ConfigError
+    from webhook.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="mountPath"):
         config_from_mapping({"defaults": {"mountPath": "//"}})

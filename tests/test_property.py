@@ -27,11 +27,11 @@ from tests.kube_rules import (
     service_account_mount,
     service_account_volume,
 )
-from webhook.annotations import KNOWN_KEYS
-from webhook.answers import Answers, encode_verdict
-from webhook.catalog import ENV_NAMES, PROXY_ENV_NAME
 from webhook.config import Config, config_from_mapping
-from webhook.review import review
+from webhook.core.annotations import KNOWN_KEYS
+from webhook.core.catalog import ENV_NAMES, PROXY_ENV_NAME
+from webhook.core.review import review
+from webhook.serving.memo import Answers, encode_verdict
 
 CONFIGS: dict[str, Config] = {
     "default": config_from_mapping({}),

@@ -12,7 +12,7 @@ import yaml
 from . import __version__
 from .certs import DEV_HOSTS, make_certificates, service_names, usable_dev_certificates, write_certificates
 from .config import load_config
-from .errors import ConfigError, Denied
+from .core.errors import ConfigError, Denied
 
 DEV_CERT_DIR = Path("certs")
 
@@ -76,8 +76,8 @@ def _certs(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .logs import configure_logging
-    from .server import ServeOptions, build_server
+    from .serving.logs import configure_logging
+    from .serving.server import ServeOptions, build_server
     from .workers import Supervisor, check_tls_files
 
     try:

@@ -14,9 +14,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .catalog import ENV_NAMES, SEED_ENV
-from .errors import ConfigError
-from .paths import canonical_mount_path, mount_path_problem
+from .core.catalog import ENV_NAMES, SEED_ENV
+from .core.errors import ConfigError
+from .core.paths import canonical_mount_path, mount_path_problem
 
 DEFAULT_PREFIX = "downward.dev/"
 # registry.k8s.io/kubectl is built and signed by SIG Release for every Kubernetes release (since 1.28), for

@@ -11,13 +11,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .annotations import INJECT
 from .apply import apply_ops
 from .config import Config
-from .errors import BadReview, Denied
-from .pod import view_pod
-from .review import inject_pod
-from .workloads import TEMPLATE_PATHS, misplaced_opt_in, pod_template
+from .core.annotations import INJECT
+from .core.errors import BadReview, Denied
+from .core.pod import view_pod
+from .core.review import inject_pod
+from .core.workloads import TEMPLATE_PATHS, misplaced_opt_in, pod_template
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,9 +29,9 @@ from types import FrameType
 from prometheus_client.multiprocess import mark_process_dead
 
 from .config import Config
-from .logs import LOGGER_NAME, configure_logging, log_fields
-from .metrics import Metrics
-from .server import ServeOptions, build_server
+from .serving.logs import LOGGER_NAME, configure_logging, log_fields
+from .serving.metrics import Metrics
+from .serving.server import ServeOptions, build_server
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 BACKLOG = 2048  # uvicorn's default

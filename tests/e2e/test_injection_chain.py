@@ -26,7 +26,7 @@ from tests.e2e.registration import ISOLATED, MWC_PATH, RunningWebhook, registere
 from tests.e2e.test_injection import P, assert_injected, pods, seed_pod
 from tests.server_process import free_port
 from webhook.config import Config
-from webhook.plan import ambassador_container
+from webhook.core.plan import ambassador_container
 
 ADDED = "added-later"
 

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pybase64
 
-from .errors import BadReview
+from ..core.errors import BadReview
 
 API_VERSION = "admission.k8s.io/v1"
 KIND = "AdmissionReview"

@@ -18,8 +18,8 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from ..config import Config
 from .app import AppState, create_app
-from .config import Config
 from .logs import LOGGER_NAME, log_fields
 from .metrics import Metrics
 from .tls import CertificateReloader, harden

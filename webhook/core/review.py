@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from .admission import AdmissionRequest
+from ..config import Config
+from ..serving.admission import AdmissionRequest
 from .annotations import INJECT, MIRROR_ANNOTATION, InjectionRequest, NotRequested, parse
-from .config import Config
 from .errors import BadReview, Denied
 from .patch import Op, build_ops
 from .plan import Plan, make_plan

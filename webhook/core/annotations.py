@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from ..config import Config
 from .catalog import ENV_BY_NAME, ENV_NAMES
-from .config import Config
 from .errors import Denied, quote
 from .paths import canonical_mount_path, mount_path_problem
 

@@ -34,14 +34,14 @@ import orjson
 from fastapi import FastAPI
 from fastapi.responses import Response
 
+from ..config import Config
+from ..core.errors import BadReview
+from ..core.review import Verdict
 from .admission import AdmissionRequest, parse_review
-from .answers import Answers, encode_verdict
-from .config import Config
 from .deadlines import Deadlines
-from .errors import BadReview
 from .logs import LOGGER_NAME, AdmissionLog
+from .memo import Answers, encode_verdict
 from .metrics import Metrics
-from .review import Verdict
 
 MUTATE_PATH = "/mutate"
 MUTATE_NAMESPACE_PATH = "/mutate-namespace"

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import orjson
 
+from ..config import Config
+from ..core.pod import PodView
+from ..core.review import Verdict, decide, pod_to_inject, review
 from .admission import AdmissionRequest, encode_response
-from .config import Config
-from .pod import PodView
-from .review import Verdict, decide, pod_to_inject, review
 
 DEFAULT_MAX_ENTRIES = 4096
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024

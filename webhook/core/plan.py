@@ -14,9 +14,9 @@ import hashlib
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+from ..config import Config
 from .annotations import AMBASSADOR, CONTAINERS, DEFAULT_CONTAINER_ANNOTATION, MOUNT_PATH, STATUS, InjectionRequest
 from .catalog import ENV_BY_NAME, PROXY_ENV_NAME, EnvField, env_entries, env_entry
-from .config import Config
 from .errors import Denied, quote
 from .paths import canonical_mount_path
 from .pod import ContainerView, PodView, UserEnv
