@@ -24,7 +24,7 @@ from typing import Any
 
 import uvloop
 
-from webhook.config import Config
+from webhook.core.config import Config
 from webhook.serving.app import create_app
 from webhook.serving.logs import JsonFormatter
 

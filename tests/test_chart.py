@@ -39,11 +39,13 @@ from tests.chart_helpers import (
     selector_matches,
 )
 from webhook.cli import _parser as cli_parser
-from webhook.config import AmbassadorConfig, Config, ServerConfig, config_from_mapping
+from webhook.config import OperatorConfig, config_from_mapping
 from webhook.core.catalog import ENV_NAMES
+from webhook.core.config import AmbassadorConfig, Config
 from webhook.core.errors import Denied
 from webhook.core.workloads import WORKLOAD_KINDS
 from webhook.offline import inject_documents
+from webhook.serving.settings import ServerConfig
 
 SCHEMA_VERSIONS = ("1.29.0", "1.37.0")  # the chart's kubeVersion floor and the newest schema we have
 CRD_KINDS = {
@@ -173,16 +175,16 @@ def test_every_rendered_object_is_valid(renders: dict[str, Render], name: str) -
 def test_config_map_is_accepted_by_the_server(renders: dict[str, Render], name: str) -> None:
     config_map = renders[name].one("ConfigMap")
     config = config_from_mapping(yaml.safe_load(config_map["data"]["config.yaml"]))
-    assert isinstance(config, Config)
+    assert isinstance(config, OperatorConfig)
     if name == "default":
         # values.yaml spells out the server's defaults: a changed default must change both.
-        assert config == Config()
+        assert config == OperatorConfig()
 
 
 def test_full_values_config_reaches_the_server(renders: dict[str, Render]) -> None:
     config = config_from_mapping(yaml.safe_load(renders["full-values"].one("ConfigMap")["data"]["config.yaml"]))
-    assert config.prefix == "inject.example.com/"
-    assert config.ambassador.mode == "container"
+    assert config.core.prefix == "inject.example.com/"
+    assert config.core.ambassador.mode == "container"
     assert config.server.max_body_bytes == 1048576
 
 
@@ -373,7 +375,7 @@ def test_each_pod_reaches_at_most_one_pod_entry(renders: dict[str, Render], name
     render = renders[name]
     hooks = _webhooks(render)
     pod_entries = [hook for hook in hooks.values() if hook["rules"][0]["resources"] == ["pods"]]
-    prefix = config_from_mapping(yaml.safe_load(render.one("ConfigMap")["data"]["config.yaml"])).prefix
+    prefix = config_from_mapping(yaml.safe_load(render.one("ConfigMap")["data"]["config.yaml"])).core.prefix
     label = f"{prefix}inject"
     scope = (
         _values()["webhook"]["namespaceSelector"]["matchLabels"] if name == "default" else {"environment": "staging"}
@@ -624,7 +626,7 @@ def test_operator_can_disable_the_ambassador_everywhere_or_per_namespace(helm: H
         render = helm.template(values={"config": {"ambassador": ambassador}})
         raw = yaml.safe_load(render.one("ConfigMap")["data"]["config.yaml"])
         assert {key: raw["ambassador"][key] for key in ambassador} == ambassador
-        return config_from_mapping(raw)
+        return config_from_mapping(raw).core
 
     default = server_config({})
     assert default.ambassador.allowed is True

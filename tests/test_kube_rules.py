@@ -137,7 +137,7 @@ def test_patch_engines_must_agree(monkeypatch: pytest.MonkeyPatch) -> None:
         document["extra"] = True
         return document
 
-    monkeypatch.setattr(kube_rules, "apply_ops", sloppy)
+    monkeypatch.setattr(kube_rules.jsonpatch, "apply_patch", sloppy)  # the engine `inject` uses offline
     with pytest.raises(PatchRejected, match="disagree"):
         apply_patch_like_apiserver(make_pod(), [])
 

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from tests.server_process import opted_in_review
-from webhook.config import Config
+from webhook.core.config import Config
 from webhook.serving.app import create_app
 from webhook.serving.logs import LOGGER_NAME, MAX_BATCH_BYTES, AdmissionLog, JsonFormatter, timestamp
 

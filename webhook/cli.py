@@ -11,8 +11,8 @@ import yaml
 
 from . import __version__
 from .certs import DEV_HOSTS, make_certificates, service_names, usable_dev_certificates, write_certificates
-from .config import load_config
-from .core.errors import ConfigError, Denied
+from .config import ConfigError, load_config
+from .core.errors import Denied
 
 DEV_CERT_DIR = Path("certs")
 
@@ -77,7 +77,8 @@ def _certs(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from .serving.logs import configure_logging
-    from .serving.server import ServeOptions, build_server
+    from .serving.server import build_server
+    from .serving.settings import ServeOptions
     from .workers import Supervisor, check_tls_files
 
     try:
@@ -108,7 +109,7 @@ def _serve(args: argparse.Namespace) -> int:
         if args.workers > 1:
             check_tls_files(options)  # once, here, rather than in each worker
         else:
-            server = build_server(config, options)
+            server = build_server(config.core, config.server, options)
     except (OSError, ValueError) as error:
         print(f"error: cannot load the TLS certificate/key: {error}", file=sys.stderr)
         return 2
@@ -135,7 +136,7 @@ def _inject(args: argparse.Namespace) -> int:
         print(f"error: {args.filename} is not valid YAML: {error}", file=sys.stderr)
         return 2
     try:
-        result = inject_documents(documents, config, args.namespace)
+        result = inject_documents(documents, config.core, args.namespace)
     except Denied as denial:
         print(f"error: {denial.message}", file=sys.stderr)
         return 1

@@ -28,10 +28,11 @@ from types import FrameType
 
 from prometheus_client.multiprocess import mark_process_dead
 
-from .config import Config
+from .config import OperatorConfig
 from .serving.logs import LOGGER_NAME, configure_logging, log_fields
 from .serving.metrics import Metrics
-from .serving.server import ServeOptions, build_server
+from .serving.server import build_server
+from .serving.settings import ServeOptions
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 BACKLOG = 2048  # uvicorn's default
@@ -62,7 +63,9 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _worker_main(config: Config, options: ServeOptions, sock: socket.socket, metrics_dir: str, parent: int) -> None:
+def _worker_main(
+    config: OperatorConfig, options: ServeOptions, sock: socket.socket, metrics_dir: str, parent: int
+) -> None:
     """A worker process (started by spawn: a fresh interpreter, so prometheus_client sees the directory)."""
     _die_with_parent(parent)
     # Its own process group: a signal sent to the parent's group (a terminal's Ctrl-C, `kill -- -PGID`)
@@ -70,7 +73,7 @@ def _worker_main(config: Config, options: ServeOptions, sock: socket.socket, met
     # second signal, which skips the drain.
     os.setpgid(0, 0)
     configure_logging(options.log_level)
-    server = build_server(config, options, Metrics(multiprocess_dir=Path(metrics_dir)))
+    server = build_server(config.core, config.server, options, Metrics(multiprocess_dir=Path(metrics_dir)))
     log_fields(logging.getLogger(LOGGER_NAME), logging.INFO, "worker started", pid=os.getpid())
     server.run(sockets=[sock])
     sys.exit(0 if server.started else 1)
@@ -95,7 +98,7 @@ class Supervisor:
     the child as a file descriptor. Start-up costs ~1 s of imports per worker, once.
     """
 
-    def __init__(self, config: Config, options: ServeOptions, workers: int) -> None:
+    def __init__(self, config: OperatorConfig, options: ServeOptions, workers: int) -> None:
         self._config, self._options, self._count = config, options, workers
         self._logger = logging.getLogger(LOGGER_NAME)
         self._context = multiprocessing.get_context("spawn")

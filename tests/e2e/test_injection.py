@@ -17,8 +17,8 @@ import pytest
 from tests.e2e.kube import Kube, eventually
 from tests.e2e.registration import RunningWebhook
 from tests.kube_rules import pod_create
-from webhook.config import Config
 from webhook.core.catalog import ENV_BY_NAME, FILE_CATALOG, PROXY_ENV_NAME, SEED_ENV
+from webhook.core.config import Config
 from webhook.core.review import review
 
 P = "downward.dev/"

@@ -1,20 +1,23 @@
-"""Turn a Plan into JSON-Patch operations, built directly (no diffing: it costs 300-1000x more).
+"""Turn a Plan into JSON-Patch operations against the pod it was planned from, built directly (no diffing).
 
 The apiserver applies patches with evanphx/json-patch: `add` under a missing parent fails and breaks pod
-creation for everyone, whatever the failurePolicy. So a list or map that is absent (or null) is created
-whole, and an existing one is added to. Our env vars are prepended, so the user's own env entries can refer
-to them with $(POD_NAME); mounts and volumes are appended. Operations that insert into initContainers come
-last, after every operation that addresses a container by its index.
+creation for everyone, whatever the failurePolicy. So a list or map the view says is absent (or null) is
+created whole, and an existing one is added to. Our env vars are prepended, so the user's own env entries can
+refer to them with $(POD_NAME); mounts and volumes are appended. Operations that insert into initContainers
+come last, after every operation that addresses a container by its index.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
-from .annotations import DEFAULT_CONTAINER_ANNOTATION
-from .catalog import env_entries, volume_items
-from .plan import AmbassadorPlan, ContainerPlan, Plan
+from .annotations import DEFAULT_CONTAINER_ANNOTATION, keys_under
+from .build.ambassador import ambassador_container
+from .build.env import env_entries
+from .build.volume import mount, volume
+from .config import Config
+from .plan import ContainerPlan, Plan
+from .pod import PodView
 
 Op = dict[str, Any]
 
@@ -24,88 +27,60 @@ def escape(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
 
-def _volume(plan: ContainerPlan) -> dict[str, Any]:
-    return {
-        "name": plan.volume_name,
-        "downwardAPI": {
-            "defaultMode": 0o644,
-            "items": volume_items(plan.container.name),
-        },
-    }
-
-
-@lru_cache(maxsize=256)
-def _env_paths(container_path: str, count: int) -> tuple[str, ...]:
-    # A handful of (container, count) pairs recur in every cluster: formatting them was a tenth of the patch.
-    return tuple(f"{container_path}/env/{i}" for i in range(count))
-
-
-def _prepend_env(container_path: str, entries: tuple[dict[str, Any], ...]) -> tuple[Op, ...]:
-    paths = _env_paths(container_path, len(entries))
-    return tuple({"op": "add", "path": p, "value": e} for p, e in zip(paths, entries, strict=True))
-
-
-@lru_cache(maxsize=1024)
-def _env_ops(container_path: str, names: tuple[str, ...], container: str) -> tuple[Op, ...]:
-    # The same for every pod with a container of that name at that position. Ops are shared, as their values
-    # already were: nothing changes an op once built, and apply_ops copies values into documents.
-    return _prepend_env(container_path, env_entries(names, container))
+def _add(path: str, value: Any) -> Op:
+    return {"op": "add", "path": path, "value": value}
 
 
 def _container_ops(plan: ContainerPlan) -> list[Op]:
+    container = plan.container
+    path = container.path
     ops: list[Op] = []
-    path = plan.container.path
-    if plan.env:
-        if not plan.container.has_env:
-            ops.append({"op": "add", "path": f"{path}/env", "value": list(plan.env)})
-        elif plan.env_names is not None:
-            ops += _env_ops(path, plan.env_names, plan.container.name)
+    entries = env_entries(container.name, plan.env, plan.proxy_url)
+    if entries and not container.has_env:
+        ops.append(_add(f"{path}/env", entries))
+    elif entries:
+        ops += [_add(f"{path}/env/{index}", entry) for index, entry in enumerate(entries)]
+    if plan.volume is not None:
+        if not container.has_mounts:
+            ops.append(_add(f"{path}/volumeMounts", [mount(plan.volume, plan.mount_path)]))
         else:
-            ops += _prepend_env(path, plan.env)
-    if plan.volume_name is not None:
-        # No subPath: a subPath mount never sees updates, and the labels/annotations files must stay live.
-        mount = {"name": plan.volume_name, "mountPath": plan.mount_path, "readOnly": True}
-        if not plan.container.has_mounts:
-            ops.append({"op": "add", "path": f"{path}/volumeMounts", "value": [mount]})
-        else:
-            ops.append({"op": "add", "path": f"{path}/volumeMounts/-", "value": mount})
+            ops.append(_add(f"{path}/volumeMounts/-", mount(plan.volume, plan.mount_path)))
     return ops
 
 
-def build_ops(plan: Plan, volume_count: int, init_container_count: int) -> list[Op]:
-    """The patch for `plan`, against the pod it was planned from (whose list lengths are given)."""
+def build_ops(plan: Plan, pod: PodView, config: Config) -> list[Op]:
+    """The patch for `plan`; what exists in the pod (lists, maps, our status) comes from its view."""
     if not plan.changes_pod:
         return []
-    ops: list[Op] = []
-    for container_plan in plan.containers:
-        ops.extend(_container_ops(container_plan))
+    ops = [op for container_plan in plan.containers for op in _container_ops(container_plan)]
 
-    volumes = [_volume(p) for p in plan.containers if p.volume_name is not None]
-    if volumes:
-        if volume_count == 0:
-            ops.append({"op": "add", "path": "/spec/volumes", "value": volumes})
-        else:
-            ops.extend({"op": "add", "path": "/spec/volumes/-", "value": v} for v in volumes)
+    volumes = [volume(p.volume, p.container.name) for p in plan.containers if p.volume is not None]
+    if volumes and not pod.volume_names:
+        ops.append(_add("/spec/volumes", volumes))
+    else:
+        ops += [_add("/spec/volumes/-", v) for v in volumes]
 
-    annotations = {plan.status_key: plan.status.encode()}
+    status_key = keys_under(config.prefix).status
+    annotations = {status_key: plan.status.encode()}
     if plan.default_container is not None:
         annotations[DEFAULT_CONTAINER_ANNOTATION] = plan.default_container
-    if not plan.annotations_present:
-        ops.append({"op": "add", "path": "/metadata/annotations", "value": annotations})
+    if not pod.annotations_present:
+        ops.append(_add("/metadata/annotations", annotations))
     else:
         for key, value in annotations.items():
-            verb = "replace" if key == plan.status_key and plan.status_existed else "add"
+            verb = "replace" if key == status_key and pod.status is not None else "add"
             ops.append({"op": verb, "path": f"/metadata/annotations/{escape(key)}", "value": value})
 
     if plan.ambassador is not None:
-        ops.append(_ambassador_op(plan.ambassador, init_container_count))
+        ops.append(_ambassador_op(plan.ambassador, pod, config))
     return ops
 
 
-def _ambassador_op(ambassador: AmbassadorPlan, init_container_count: int) -> Op:
-    if ambassador.mode == "container":
-        return {"op": "add", "path": "/spec/containers/-", "value": ambassador.container}
-    if init_container_count == 0:
-        return {"op": "add", "path": "/spec/initContainers", "value": [ambassador.container]}
+def _ambassador_op(mode: str, pod: PodView, config: Config) -> Op:
+    container = ambassador_container(config, pod.token_volume)
+    if mode == "container":
+        return _add("/spec/containers/-", container)
+    if not pod.init_containers:
+        return _add("/spec/initContainers", [container])
     # First, so the user's own init containers can already reach the API through it.
-    return {"op": "add", "path": "/spec/initContainers/0", "value": ambassador.container}
+    return _add("/spec/initContainers/0", container)

@@ -1,24 +1,21 @@
-"""What the planner may know of a Pod: the few facts it decides on, extracted once from the decoded object.
+"""The pod as the planner sees it: the few facts it decides on, read once from the decoded object.
 
 The pod is never round-tripped through a model: unknown fields would be dropped and the cost grows with the
-pod. We read names, the env vars we could collide with, mount paths and ports, and check only the shapes we
-rely on; anything else in the object is left exactly as the apiserver sent it.
+pod. We read names, our annotations, the env vars we could collide with, mount paths and ports, and check only
+the shapes we rely on; anything else in the object is left exactly as the apiserver sent it.
 
 A view holds nothing but those facts (no pod name, no uid, no env var we could never inject) and is hashable,
-so two pods with equal views get the same decision: the pods of one ReplicaSet, Job or StatefulSet differ only
-in what the planner never reads. webhook/answers.py memoizes decisions on it.
-
-The views are NamedTuples, not frozen dataclasses: they are built, hashed and compared for every pod the
-cluster creates, and a tuple does all three at C speed (a frozen dataclass sets each field through
-object.__setattr__, and hashes and compares in Python).
+so two pods with equal views get the same answer: the pods of one ReplicaSet, Job or StatefulSet differ only
+in what the planner never reads. webhook/serving/memo.py remembers answers by view.
 """
 
 from __future__ import annotations
 
-from operator import itemgetter
-from typing import Any, NamedTuple
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
 
-from .annotations import FOREIGN_ANNOTATIONS
+from .annotations import DEFAULT_CONTAINER_ANNOTATION, MIRROR_ANNOTATION, keys_under
 from .catalog import INJECTABLE_ENV_NAMES
 from .errors import BadReview
 
@@ -26,7 +23,8 @@ from .errors import BadReview
 TOKEN_VOLUME_PREFIX = "kube-api-access-"  # noqa: S105 - a volume name, not a secret
 
 
-class UserEnv(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class UserEnv:
     """The user's own entry for a name we could inject (the first one, if the user repeated the name)."""
 
     name: str
@@ -37,7 +35,8 @@ class UserEnv(NamedTuple):
     divisor: str  # as written, turned into a string ("1m"; 1 -> "1"); "1" when absent
 
 
-class ContainerView(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class ContainerView:
     name: str
     list_name: str  # "containers" or "initContainers": where it lives in spec
     position: int  # its index in that list
@@ -54,15 +53,15 @@ class ContainerView(NamedTuple):
         return f"/spec/{self.list_name}/{self.position}"
 
     def user_env(self, name: str) -> UserEnv | None:
-        for entry in self.claimed:
-            if entry.name == name:
-                return entry
-        return None
+        return next((entry for entry in self.claimed if entry.name == name), None)
 
 
-class PodView(NamedTuple):
-    # Ours (under the operator's prefix) and the few others the planner reads, in the pod's order.
-    annotations: tuple[tuple[str, str], ...]
+@dataclass(frozen=True, slots=True)
+class PodView:
+    ours: tuple[tuple[str, str], ...]  # our annotations but the status, full keys, in the pod's order
+    status: str | None  # our status annotation as written, decoded by the review (it may deny)
+    mirror: bool  # a static pod's mirror: never injected
+    default_container_set: bool  # kubectl.kubernetes.io/default-container is there: the user chose
     annotations_present: bool  # a map exists (possibly empty) and keys can be added under it
     containers: tuple[ContainerView, ...]
     init_containers: tuple[ContainerView, ...]
@@ -71,24 +70,21 @@ class PodView(NamedTuple):
     host_network: bool
     os_name: str  # spec.os.name: "linux", "windows" or "" when unset
 
-    def annotation_map(self) -> dict[str, str]:
-        return dict(self.annotations)
-
-    @property
-    def volume_count(self) -> int:
-        return len(self.volume_names)
-
     @property
     def token_volume(self) -> str | None:
         """The kube-api-access-* volume ServiceAccount admission added, if any."""
         return min((n for n in self.volume_names if n.startswith(TOKEN_VOLUME_PREFIX)), default=None)
 
 
+def _invalid(where: str, problem: str) -> BadReview:
+    return BadReview(f"request.object is not a valid Pod: {where} {problem}")
+
+
 def _mapping(value: Any, where: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise BadReview(f"request.object is not a valid Pod: {where} must be an object")
+        raise _invalid(where, "must be an object")
     return value
 
 
@@ -96,7 +92,7 @@ def _list(value: Any, where: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise BadReview(f"request.object is not a valid Pod: {where} must be a list")
+        raise _invalid(where, "must be a list")
     return value
 
 
@@ -104,7 +100,7 @@ def _string(value: Any, where: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise BadReview(f"request.object is not a valid Pod: {where} must be a string")
+        raise _invalid(where, "must be a string")
     return value
 
 
@@ -112,37 +108,24 @@ def string_map(value: Any, where: str) -> dict[str, str]:
     result = _mapping(value, where)
     for key, item in result.items():
         if not isinstance(item, str):
-            raise BadReview(f"request.object is not a valid Pod: {where}[{key!r}] must be a string")
+            raise _invalid(f"{where}[{key!r}]", "must be a string")
     return result
 
 
-def _invalid(where: str, problem: str) -> BadReview:
-    return BadReview(f"request.object is not a valid Pod: {where} {problem}")
-
-
-_NAME = itemgetter("name")
-
-
-def _strings(value: Any, key: str) -> tuple[str, ...] | None:
-    """item[key] for each item of a list of objects, all strings (e.g. every volumeMounts[].mountPath); None when
-    the value is anything else, for the caller to name the problem with _bad_strings (only bad input pays that)."""
-    if value is None:
-        return ()
-    if value.__class__ is list:
-        try:
-            found = tuple(map(itemgetter(key), value))
-        except (TypeError, KeyError):
-            return None
-        if not found or set(map(type, found)) == {str}:
-            return found
-    return None
-
-
 def _bad_strings(value: Any, key: str, where: str) -> BadReview:
-    items = _list(value, where)
-    for position, item in enumerate(items):
+    """The error for a list whose objects do not all carry a string `key`: the first wrong item, else 'required'."""
+    for position, item in enumerate(_list(value, where)):
         _string(_mapping(item, f"{where}[{position}]").get(key), f"{where}[{position}].{key}")
     return _invalid(f"{where}[*].{key}", "is required")
+
+
+def _strings(value: Any, key: str, where: str) -> tuple[str, ...]:
+    """item[key] for each object of a list, all strings (e.g. every volumeMounts[].mountPath)."""
+    found = [item.get(key) if isinstance(item, dict) else None for item in _list(value, where)]
+    strings = tuple(text for text in found if isinstance(text, str))
+    if len(strings) != len(found):
+        raise _bad_strings(value, key, where)
+    return strings
 
 
 def _optional_string(value: Any) -> str | None:
@@ -166,77 +149,57 @@ def _user_env(entry: dict[str, Any]) -> UserEnv:
     )
 
 
-def _claimed(env: Any) -> tuple[UserEnv, ...] | None:
-    """The user's env entries whose name we could inject, first occurrence of each name, in order; None when env
-    is not a list of named objects.
+def _claimed(env: Any, where: str) -> tuple[UserEnv, ...]:
+    """The user's env entries whose name we could inject, first occurrence of each name, in order.
 
-    Env lists are the longest lists in a pod (hundreds of entries), so the usual case is one set test at C
-    speed, without checking every name's type: a name that is not a string cannot collide with ours, and the
-    apiserver, which sent the pod typed, never sends one.
+    A name that is not a string cannot collide with ours, and the apiserver, which sent the pod typed, never
+    sends one: only what would stop the lookup (no object, no name) is an error.
     """
-    if env is None:
-        return ()
-    if env.__class__ is not list:
-        return None
-    try:
-        if INJECTABLE_ENV_NAMES.isdisjoint(map(_NAME, env)):
-            return ()
-        claimed: dict[str, UserEnv] = {}
-        for entry in env:
-            name = entry["name"]
-            if name in INJECTABLE_ENV_NAMES and name not in claimed:
-                claimed[name] = _user_env(entry)
-    except (TypeError, KeyError):  # an entry that is no object, has no name, or an unhashable one
-        return None
+    claimed: dict[str, UserEnv] = {}
+    for entry in _list(env, where):
+        if not (isinstance(entry, dict) and "name" in entry and isinstance(entry["name"], Hashable)):
+            raise _bad_strings(env, "name", where)
+        name = entry["name"]
+        if name in INJECTABLE_ENV_NAMES and name not in claimed:
+            claimed[name] = _user_env(entry)
     return tuple(claimed.values())
 
 
-def _ports(ports: Any, list_name: str, index: int) -> tuple[int, ...]:
-    if ports.__class__ is not list:  # the location is formatted only for the error: it costs as much as the rest
-        raise _invalid(f"spec.{list_name}[{index}].ports", "must be a list")
-    return tuple(p["containerPort"] for p in ports if p.__class__ is dict and p.get("containerPort").__class__ is int)
+def _ports(ports: Any, where: str) -> tuple[int, ...]:
+    # type() and not isinstance(): a JSON true is a bool, which Python counts as an int, and is no port.
+    return tuple(
+        p["containerPort"] for p in _list(ports, where) if isinstance(p, dict) and type(p.get("containerPort")) is int
+    )
 
 
 def _container(raw: Any, list_name: str, index: int) -> ContainerView:
-    if raw.__class__ is not dict:
-        raise _invalid(f"spec.{list_name}[{index}]", "must be an object")
+    where = f"spec.{list_name}[{index}]"
+    if not isinstance(raw, dict):
+        raise _invalid(where, "must be an object")
     name = raw.get("name")
-    if name.__class__ is not str or not name:
-        raise _invalid(f"spec.{list_name}[{index}].name", "is required and must be a string")
+    if not isinstance(name, str) or not name:
+        raise _invalid(f"{where}.name", "is required and must be a string")
     env = raw.get("env")
-    claimed = _claimed(env)
-    if claimed is None:
-        raise _bad_strings(env, "name", f"spec.{list_name}[{index}].env")
-    mounts = raw.get("volumeMounts")
-    mount_paths = _strings(mounts, "mountPath")
-    if mount_paths is None:
-        raise _bad_strings(mounts, "mountPath", f"spec.{list_name}[{index}].volumeMounts")
-    devices = raw.get("volumeDevices")
-    if devices:
-        device_paths = _strings(devices, "devicePath")
-        if device_paths is None:
-            raise _bad_strings(devices, "devicePath", f"spec.{list_name}[{index}].volumeDevices")
-        taken = mount_paths + device_paths
-    else:
-        taken = mount_paths
-    ports = raw.get("ports")
-    return ContainerView(  # positional: keywords cost as much again as building the tuple
-        name,
-        list_name,
-        index,
-        bool(env),  # has_env
-        claimed,
-        bool(raw.get("envFrom")),  # has_env_from
-        taken,  # mount_paths
-        bool(mount_paths),  # has_mounts
-        _ports(ports, list_name, index) if ports else (),
-        list_name == "initContainers" and raw.get("restartPolicy") == "Always",  # native_sidecar
+    claimed = _claimed(env, f"{where}.env")  # checked in this order: the first problem is the one reported
+    mount_paths = _strings(raw.get("volumeMounts"), "mountPath", f"{where}.volumeMounts")
+    device_paths = _strings(raw.get("volumeDevices") or None, "devicePath", f"{where}.volumeDevices")
+    ports = _ports(raw.get("ports") or None, f"{where}.ports")
+    return ContainerView(
+        name=name,
+        list_name=list_name,
+        position=index,
+        has_env=bool(env),
+        claimed=claimed,
+        has_env_from=bool(raw.get("envFrom")),
+        mount_paths=mount_paths + device_paths,
+        has_mounts=bool(mount_paths),
+        ports=ports,
+        native_sidecar=list_name == "initContainers" and raw.get("restartPolicy") == "Always",
     )
 
 
 def view_pod(obj: Any, prefix: str) -> PodView:
-    """Extract the planner's view (annotations: those under `prefix` and the few others the planner reads);
-    raise BadReview when the object does not have a Pod's shape."""
+    """Read the planner's view (our annotations: those under `prefix`); BadReview when it is no Pod's shape."""
     pod = _mapping(obj, "the object")
     if not pod:
         raise BadReview("request.object is missing")
@@ -249,23 +212,20 @@ def view_pod(obj: Any, prefix: str) -> PodView:
     )
     if not containers:
         raise BadReview("request.object is not a valid Pod: spec.containers is empty")
-    raw_init = spec.get("initContainers")
-    init_containers = (
-        tuple(_container(c, "initContainers", i) for i, c in enumerate(_list(raw_init, "spec.initContainers")))
-        if raw_init
-        else ()
+    init_containers = tuple(
+        _container(c, "initContainers", i)
+        for i, c in enumerate(_list(spec.get("initContainers") or None, "spec.initContainers"))
     )
-    volumes = spec.get("volumes")
-    volume_names = _strings(volumes, "name")
-    if volume_names is None:
-        raise _bad_strings(volumes, "name", "spec.volumes")
+    volume_names = _strings(spec.get("volumes"), "name", "spec.volumes")
     automount = spec.get("automountServiceAccountToken")
     os_spec = spec.get("os")
     os_name = os_spec.get("name") if isinstance(os_spec, dict) else None
+    status_key = keys_under(prefix).status
     return PodView(
-        annotations=tuple(
-            item for item in annotations.items() if item[0].startswith(prefix) or item[0] in FOREIGN_ANNOTATIONS
-        ),
+        ours=tuple(item for item in annotations.items() if item[0].startswith(prefix) and item[0] != status_key),
+        status=annotations.get(status_key),
+        mirror=MIRROR_ANNOTATION in annotations,
+        default_container_set=DEFAULT_CONTAINER_ANNOTATION in annotations,
         annotations_present=isinstance(raw_annotations, dict),
         containers=containers,
         init_containers=init_containers,

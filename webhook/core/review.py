@@ -1,124 +1,96 @@
-"""The admission pipeline: request -> verdict. Pure: no HTTP, no I/O, no clock.
+"""The admission pipeline: review(request) -> Answer. Pure: no HTTP, no I/O, no clock.
 
-Pod CREATE:  view the pod -> read annotations -> plan -> JSON-Patch ops
+Pod CREATE:  view the pod -> read our annotations and status -> plan -> JSON-Patch ops
 workloads:   warn when the opt-in sits on the workload instead of its pod template
 the rest:    allowed, untouched
+
+review() is pod_create() then review_pod(); the server's memo (webhook/serving/memo.py) calls the two
+halves itself, to remember answers by the view in between.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from types import MappingProxyType
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
-from ..config import Config
-from ..serving.admission import AdmissionRequest
-from .annotations import INJECT, MIRROR_ANNOTATION, InjectionRequest, NotRequested, parse
+from .annotations import NotRequested, keys_under, parse
+from .answer import AdmissionRequest, Answer
+from .config import Config
 from .errors import BadReview, Denied
-from .patch import Op, build_ops
+from .patch import build_ops
 from .plan import Plan, make_plan
 from .pod import PodView, view_pod
+from .status import decode_status
 from .workloads import WORKLOAD_KINDS, annotations_of, misplaced_opt_in, pod_template
 
-_NO_AUDIT: Mapping[str, str] = MappingProxyType({})
+
+@dataclass(frozen=True, slots=True)
+class PodCreate:
+    """A Pod being created, the one request that can be injected: what its answer depends on, hashable."""
+
+    view: PodView
+    namespace: str
 
 
-class Verdict(NamedTuple):  # a NamedTuple, as the plan: built for every pod (see webhook/plan.py)
-    allowed: bool
-    outcome: str  # injected | skipped | denied | unchanged
-    reason: str = ""
-    ops: Sequence[Op] = ()
-    warnings: tuple[str, ...] = ()
-    audit: Mapping[str, str] = _NO_AUDIT
-    message: str = ""
-    injected: tuple[str, ...] = ()  # what was added, for metrics: env, volume, ambassador
+def review(request: AdmissionRequest, config: Config, *, inject_by_default: bool) -> Answer:
+    """The answer to one AdmissionReview; raises BadReview only for an object that is no Pod."""
+    pod = pod_create(request, config)
+    if pod is not None:
+        return review_pod(pod, config, inject_by_default=inject_by_default)
+    if request.sub_resource:
+        return Answer.skipped(f"subresource {request.kind}/{request.sub_resource}")
+    if request.group == "" and request.kind == "Pod":
+        return Answer.skipped(f"operation {request.operation}")
+    if (request.group, request.kind) in WORKLOAD_KINDS and request.operation in ("CREATE", "UPDATE"):
+        return Answer.skipped(f"{request.kind} checked", _workload_warnings(request, config))
+    return Answer.skipped(f"kind {request.kind} {request.operation}")
 
 
-def _skip(reason: str, warnings: tuple[str, ...] = ()) -> Verdict:
-    return Verdict(allowed=True, outcome="skipped", reason=reason, warnings=warnings)
+def pod_create(request: AdmissionRequest, config: Config) -> PodCreate | None:
+    """The view and namespace of a Pod being created; None for any other request. Raises BadReview for no Pod."""
+    if request.sub_resource or request.operation != "CREATE" or request.kind != "Pod" or request.group != "":
+        return None
+    return PodCreate(view_pod(request.obj, config.prefix), request.namespace or _namespace_of(request.obj))
+
+
+def review_pod(pod: PodCreate, config: Config, *, inject_by_default: bool, admitted: bool = True) -> Answer:
+    """The answer for one pod (or pod template): a function of its view, its namespace and the configuration.
+
+    `admitted` is false for manifests injected offline (no ServiceAccount admission has run on them yet)."""
+    view = pod.view
+    if view.mirror:
+        return Answer.skipped("mirror pod")
+    try:
+        request = parse(dict(view.ours), config, inject_by_default=inject_by_default)
+        if isinstance(request, NotRequested):
+            return Answer.skipped(request.reason, request.warnings)
+        previous = decode_status(keys_under(config.prefix).status, view.status)
+        plan = make_plan(request, previous, view, config, pod.namespace, admitted=admitted)
+    except Denied as denial:
+        return Answer.denied(denial.message)
+    if not plan.changes_pod:
+        audit = {"injected": "nothing"}
+        return Answer(allowed=True, outcome="unchanged", reason="already injected", warnings=plan.warnings, audit=audit)
+    audit, kinds = _summary(plan)
+    ops = tuple(build_ops(plan, view, config))
+    return Answer(allowed=True, outcome="injected", ops=ops, warnings=plan.warnings, audit=audit, injected=kinds)
 
 
 def _summary(plan: Plan) -> tuple[dict[str, str], tuple[str, ...]]:
-    env = volume = False
-    names = []
-    for container in plan.containers:
-        env = env or bool(container.env)
-        volume = volume or container.volume_name is not None
-        names.append(container.container.name)
-    kinds = [kind for kind, present in (("env", env), ("volume", volume)) if present]
-    if plan.ambassador is not None:
-        kinds.append("ambassador")
+    """The audit annotations and the kinds injected (for metrics)."""
+    env = any(p.env or p.proxy_url for p in plan.containers)
+    volume = any(p.volume is not None for p in plan.containers)
+    kinds = [kind for kind, present in (("env", env), ("volume", volume), ("ambassador", plan.ambassador)) if present]
     audit = {"injected": ",".join(kinds) or "nothing"}
-    if names:
-        audit["containers"] = ",".join(names)
+    if plan.containers:
+        audit["containers"] = ",".join(p.container.name for p in plan.containers)
     if plan.ambassador is not None:
-        audit["ambassador"] = plan.ambassador.mode
+        audit["ambassador"] = plan.ambassador
     return audit, tuple(kinds)
 
 
-def inject_pod(
-    pod: PodView, namespace: str, config: Config, *, inject_by_default: bool, admitted: bool = True
-) -> Verdict:
-    """Decide and build the patch for one pod (or pod template); raises Denied.
-
-    `admitted` is false for manifests injected offline (no ServiceAccount admission has run on them yet)."""
-    annotations = pod.annotation_map()
-    if MIRROR_ANNOTATION in annotations:
-        return _skip("mirror pod")
-    request = parse(annotations, config, inject_by_default=inject_by_default)
-    if isinstance(request, NotRequested):
-        return _skip(request.reason, request.warnings)
-    return _inject(request, pod, namespace, config, admitted=admitted)
-
-
-def _inject(request: InjectionRequest, pod: PodView, namespace: str, config: Config, *, admitted: bool) -> Verdict:
-    plan = make_plan(request, pod, config, namespace, admitted=admitted)
-    if not plan.changes_pod:
-        return Verdict(
-            allowed=True,
-            outcome="unchanged",
-            reason="already injected",
-            warnings=plan.warnings,
-            audit={"injected": "nothing"},
-        )
-    ops = build_ops(plan, pod.volume_count, len(pod.init_containers))
-    audit, kinds = _summary(plan)
-    return Verdict(allowed=True, outcome="injected", ops=ops, warnings=plan.warnings, audit=audit, injected=kinds)
-
-
-def pod_to_inject(request: AdmissionRequest, config: Config) -> tuple[PodView, str] | None:
-    """The view and namespace of a Pod being created, the one request that can be injected; None otherwise.
-
-    Raises BadReview when the object is no Pod."""
-    if request.sub_resource or request.operation != "CREATE" or request.kind != "Pod" or request.group != "":
-        return None
-    return view_pod(request.obj, config.prefix), request.namespace or _namespace_of(request.obj)
-
-
-def decide(pod: PodView, namespace: str, config: Config, *, inject_by_default: bool) -> Verdict:
-    """The verdict for a Pod being created: a function of its view, its namespace and the configuration only."""
-    try:
-        return inject_pod(pod, namespace, config, inject_by_default=inject_by_default)
-    except Denied as denial:
-        return Verdict(allowed=False, outcome="denied", reason="denied", message=denial.message)
-
-
-def review(request: AdmissionRequest, config: Config, *, inject_by_default: bool) -> Verdict:
-    """The whole decision for one AdmissionReview; raises BadReview only for an object that is no Pod."""
-    pod = pod_to_inject(request, config)
-    if pod is not None:
-        return decide(*pod, config, inject_by_default=inject_by_default)
-    if request.sub_resource:
-        return _skip(f"subresource {request.kind}/{request.sub_resource}")
-    if request.group == "" and request.kind == "Pod":
-        return _skip(f"operation {request.operation}")
-    if (request.group, request.kind) in WORKLOAD_KINDS and request.operation in ("CREATE", "UPDATE"):
-        return _skip(f"{request.kind} checked", _workload_warnings(request, config))
-    return _skip(f"kind {request.kind} {request.operation}")
-
-
 def _workload_warnings(request: AdmissionRequest, config: Config) -> tuple[str, ...]:
-    inject_key = config.prefix + INJECT
+    inject_key = keys_under(config.prefix).inject
     warnings = []
     misplaced = misplaced_opt_in(request.group, request.kind, request.obj, inject_key)
     if misplaced:
@@ -127,12 +99,12 @@ def _workload_warnings(request: AdmissionRequest, config: Config) -> tuple[str, 
     if template is not None and inject_key in annotations_of(template):
         # Pods are checked again when they are created; saying it now beats a ReplicaSet event nobody reads.
         try:
-            pod = view_pod(template, config.prefix)
-            inject_pod(pod, request.namespace, config, inject_by_default=False, admitted=False)
-        except Denied as denial:
-            warnings.append(f"pods of this {request.kind} will be denied: {denial.message}")
+            view = view_pod(template, config.prefix)
         except BadReview:
-            pass  # an invalid template is the apiserver's to reject
+            return tuple(warnings)  # an invalid template is the apiserver's to reject
+        answer = review_pod(PodCreate(view, request.namespace), config, inject_by_default=False, admitted=False)
+        if not answer.allowed:
+            warnings.append(f"pods of this {request.kind} will be denied: {answer.message}")
     return tuple(warnings)
 
 
@@ -140,6 +112,3 @@ def _namespace_of(obj: Any) -> str:
     metadata = obj.get("metadata") if isinstance(obj, dict) else None
     namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
     return namespace if isinstance(namespace, str) else ""
-
-
-__all__ = ["Verdict", "decide", "inject_pod", "pod_to_inject", "review"]

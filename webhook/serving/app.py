@@ -34,14 +34,15 @@ import orjson
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from ..config import Config
+from ..core.answer import AdmissionRequest, Answer
+from ..core.config import Config
 from ..core.errors import BadReview
-from ..core.review import Verdict
-from .admission import AdmissionRequest, parse_review
+from .admission import encode_answer, parse_review
 from .deadlines import Deadlines
 from .logs import LOGGER_NAME, AdmissionLog
-from .memo import Answers, encode_verdict
+from .memo import MemoizedReview, Summary
 from .metrics import Metrics
+from .settings import ServerConfig
 
 MUTATE_PATH = "/mutate"
 MUTATE_NAMESPACE_PATH = "/mutate-namespace"
@@ -113,14 +114,14 @@ def _reason(status: int, reason: str) -> tuple[int, bytes]:
 
 
 class Admission:
-    """POST /mutate and /mutate-namespace: read, parse once, answer (webhook/answers.py), count, log one line."""
+    """POST /mutate and /mutate-namespace: read, parse once, review (memoized), count, log one line."""
 
-    def __init__(self, config: Config, metrics: Metrics, deadlines: Deadlines) -> None:
-        self._config = config
+    def __init__(self, config: Config, server: ServerConfig, metrics: Metrics, deadlines: Deadlines) -> None:
+        self._request_timeout = server.request_timeout_seconds
         self._deadlines = deadlines
-        self._answers = Answers(config, observe=metrics.answered)
+        self._review = MemoizedReview(config, observe=metrics.answered)
         self._metrics = metrics
-        self._limit = config.server.max_body_bytes
+        self._limit = server.max_body_bytes
         self._logger = logging.getLogger(LOGGER_NAME)
         self._log = AdmissionLog(self._logger)
         self._pid = os.getpid()  # which worker answered, with `serve --workers N` (built in its process)
@@ -133,7 +134,7 @@ class Admission:
             return
         started = time.perf_counter()
         path = scope["path"]
-        deadline = _deadline(scope.get("query_string", b""), self._config.server.request_timeout_seconds)
+        deadline = _deadline(scope.get("query_string", b""), self._request_timeout)
         try:
             body = await self._deadlines.within(deadline, _read_body(scope, receive, self._limit))
         except BodyTooLarge:
@@ -157,23 +158,20 @@ class Admission:
             self._log.write({"path": path, "outcome": "invalid", "reason": error.message, "pid": self._pid})
             return _reason(400, error.message)
         try:
-            verdict, payload = self._answers(admission, inject_by_default=inject_by_default)
+            summary, payload = self._review(admission, inject_by_default=inject_by_default)
         except BadReview as error:
             self._metrics.count(path, admission.operation, "invalid")
             self._write(admission, path, "invalid", started, error.message)
             return _reason(400, error.message)
         except Exception:  # a bug of ours must not block pod creation, nor crash the worker
             self._logger.exception("internal error", extra={"fields": {"uid": admission.uid, "path": path}})
-            verdict = Verdict(
-                allowed=True,
-                outcome="error",
-                warnings=(f"downward-webhook internal error, nothing injected (uid {admission.uid})",),
-            )
-            payload = encode_verdict(admission.uid, verdict)
-        self._metrics.count(path, admission.operation, verdict.outcome, time.perf_counter() - started)
-        for kind in verdict.injected:
+            warning = f"downward-webhook internal error, nothing injected (uid {admission.uid})"
+            answer = Answer(allowed=True, outcome="error", warnings=(warning,))
+            summary, payload = Summary.of(answer), encode_answer(admission.uid, answer)
+        self._metrics.count(path, admission.operation, summary.outcome, time.perf_counter() - started)
+        for kind in summary.injected:
             self._metrics.injected(kind)
-        self._write(admission, path, verdict.outcome, started, verdict.message or verdict.reason)
+        self._write(admission, path, summary.outcome, started, summary.note)
         return 200, payload
 
     def flush_log(self) -> None:
@@ -202,7 +200,14 @@ class Admission:
         )
 
 
-def create_app(config: Config, metrics: Metrics | None = None, state: AppState | None = None) -> ASGIApp:
+def create_app(
+    config: Config,
+    server: ServerConfig | None = None,
+    metrics: Metrics | None = None,
+    state: AppState | None = None,
+) -> ASGIApp:
+    """The ASGI app: the admission paths, health, readiness and metrics."""
+    server = server if server is not None else ServerConfig()
     metrics = metrics if metrics is not None else Metrics()
     state = state if state is not None else AppState()
     deadlines = Deadlines()
@@ -211,7 +216,7 @@ def create_app(config: Config, metrics: Metrics | None = None, state: AppState |
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Everything allocated at start-up is long-lived: keep the collector from rescanning it on every
-        # request (GC pauses were the p99 spikes in performance.md).
+        # request (GC pauses were the p99 spikes: docs/benchmarks.md).
         gc.collect()
         gc.freeze()
         tasks = [asyncio.create_task(job()) for job in state.background]
@@ -238,7 +243,7 @@ def create_app(config: Config, metrics: Metrics | None = None, state: AppState |
     async def metrics_endpoint() -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    admission = Admission(config, metrics, deadlines)
+    admission = Admission(config, server, metrics, deadlines)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

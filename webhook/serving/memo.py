@@ -1,11 +1,11 @@
-"""AdmissionRequest -> (Verdict, response bytes), with the decisions for pods memoized by their view.
+"""MemoizedReview: review() with the response bytes of Pod CREATEs remembered by the pod's view.
 
 Pods come in families: a ReplicaSet's, a Job's or a StatefulSet's pods differ in name, uid and status, which
-the planner never reads (webhook/pod.py keeps only what it decides on). So the decision for a Pod CREATE is a
-function of (pod view, namespace, path) under one configuration, and the answer for the next pod of the same
-family is the memoized response with its uid filled in: no planning, no patch building, no serialising.
+the planner never reads (webhook/core/pod.py keeps only what it decides on). So the answer to a Pod CREATE is
+a function of (pod view, namespace, path) under one configuration, and the answer for the next pod of the same
+family is the remembered response with its uid filled in: no planning, no patch building, no serialising.
 
-The memo is bounded by entries and by the memory it holds (responses, keys, verdicts), and evicts the least
+The memo is bounded by entries and by the memory it holds (responses, keys, summaries), and evicts the least
 recently used. A pod that looks like no other costs what it always did, plus one lookup.
 """
 
@@ -17,20 +17,34 @@ from dataclasses import dataclass
 
 import orjson
 
-from ..config import Config
-from ..core.pod import PodView
-from ..core.review import Verdict, decide, pod_to_inject, review
-from .admission import AdmissionRequest, encode_response
+from ..core.answer import AdmissionRequest, Answer
+from ..core.config import Config
+from ..core.review import PodCreate, pod_create, review, review_pod
+from .admission import encode_answer
 
 DEFAULT_MAX_ENTRIES = 4096
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 # A pod with thousands of containers or env vars: recomputing its answer costs little next to parsing it,
 # and keeping it could flush dozens of others.
 DEFAULT_MAX_ENTRY_BYTES = 256 * 1024
-# What an entry holds besides its response bytes: the key (the pod's view) and the verdict without its ops.
+# What an entry holds besides its response bytes: the key (the pod's view) and the summary.
 # Measured with tracemalloc over 1000 distinct pods: 1.7 KB (small pod) to 2.1 KB (typical).
 ENTRY_OVERHEAD_BYTES = 2048
 _UID_SLOT = b'"uid":""'  # where encode_response put an empty uid: the first key of "response"
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What the server counts and logs about an answer; its operations are in the response bytes only."""
+
+    allowed: bool
+    outcome: str
+    note: str  # the denial's message, or the reason it was allowed
+    injected: tuple[str, ...]
+
+    @classmethod
+    def of(cls, answer: Answer) -> Summary:
+        return cls(answer.allowed, answer.outcome, answer.message or answer.reason, answer.injected)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +55,8 @@ class ResponseTemplate:
     tail: bytes  # everything after the uid
 
     @classmethod
-    def of(cls, verdict: Verdict) -> ResponseTemplate:
-        body = encode_verdict("", verdict)
-        head, slot, tail = body.partition(_UID_SLOT)
+    def of(cls, answer: Answer) -> ResponseTemplate:
+        head, slot, tail = encode_answer("", answer).partition(_UID_SLOT)
         if not slot:
             raise RuntimeError("encode_response wrote no uid slot")  # a bug of ours: the caller fails open
         return cls(head + b'"uid":', tail)
@@ -56,22 +69,8 @@ class ResponseTemplate:
         return len(self.head) + len(self.tail)
 
 
-def encode_verdict(uid: str, verdict: Verdict) -> bytes:
-    return encode_response(
-        uid,
-        allowed=verdict.allowed,
-        ops=verdict.ops,
-        warnings=verdict.warnings,
-        audit=verdict.audit,
-        message=verdict.message,
-    )
-
-
-_Key = tuple[PodView, str, bool]
-
-
-class Answers:
-    """The answers of one configuration; not thread-safe (one event loop per process calls it).
+class MemoizedReview:
+    """review() for one configuration, Pod CREATE answers remembered; not thread-safe (one event loop calls it).
 
     `max_bytes` bounds the memory the memo holds: response bytes plus ENTRY_OVERHEAD_BYTES per entry."""
 
@@ -86,48 +85,39 @@ class Answers:
     ) -> None:
         """`observe(memoized)` is called for every Pod CREATE answered (the server counts them in a metric)."""
         self._config = config
-        self._observe = observe
+        self._observe = observe or (lambda _memoized: None)
         self._max_entries, self._max_bytes = max_entries, max_bytes
         self._max_entry_bytes = min(max_entry_bytes, max_bytes)
-        self._memo: OrderedDict[_Key, tuple[Verdict, ResponseTemplate]] = OrderedDict()
+        self._memo: OrderedDict[tuple[PodCreate, bool], tuple[Summary, ResponseTemplate]] = OrderedDict()
         self._bytes = 0
         self.hits = self.misses = 0
 
-    def __call__(self, request: AdmissionRequest, *, inject_by_default: bool) -> tuple[Verdict, bytes]:
-        """The verdict (for metrics and logs) and the response body; raises BadReview for an object that is no Pod.
-
-        For a Pod CREATE the verdict carries no ops: they are in the response body, and the memo keeps them
-        there only (as Python objects they took three times the memory)."""
-        pod = pod_to_inject(request, self._config)
+    def __call__(self, request: AdmissionRequest, *, inject_by_default: bool) -> tuple[Summary, bytes]:
+        """The summary (for metrics and logs) and the response body; raises BadReview for an object that is no Pod."""
+        pod = pod_create(request, self._config)
         if pod is None:  # everything but a Pod CREATE: rare, cheap, not worth remembering
-            verdict = review(request, self._config, inject_by_default=inject_by_default)
-            return verdict, encode_verdict(request.uid, verdict)
-        key = (*pod, inject_by_default)
-        memo = self._memo
-        found = memo.get(key)
+            answer = review(request, self._config, inject_by_default=inject_by_default)
+            return Summary.of(answer), encode_answer(request.uid, answer)
+        key = (pod, inject_by_default)
+        found = self._memo.get(key)
+        self._observe(found is not None)
         if found is not None:
             self.hits += 1
-            memo.move_to_end(key)
-            if self._observe is not None:
-                self._observe(True)
+            self._memo.move_to_end(key)
             return found[0], found[1].fill(request.uid)
         self.misses += 1
-        if self._observe is not None:
-            self._observe(False)
-        verdict = decide(*pod, self._config, inject_by_default=inject_by_default)
-        template = ResponseTemplate.of(verdict)
-        verdict = verdict._replace(ops=())
-        self._remember(key, verdict, template)
-        return verdict, template.fill(request.uid)
+        answer = review_pod(pod, self._config, inject_by_default=inject_by_default)
+        summary, template = Summary.of(answer), ResponseTemplate.of(answer)
+        self._remember(key, summary, template)
+        return summary, template.fill(request.uid)
 
-    def _remember(self, key: _Key, verdict: Verdict, template: ResponseTemplate) -> None:
+    def _remember(self, key: tuple[PodCreate, bool], summary: Summary, template: ResponseTemplate) -> None:
         if template.size > self._max_entry_bytes:
             return
-        memo = self._memo
-        memo[key] = (verdict, template)
+        self._memo[key] = (summary, template)
         self._bytes += template.size + ENTRY_OVERHEAD_BYTES
-        while len(memo) > self._max_entries or self._bytes > self._max_bytes:
-            _, (_, evicted) = memo.popitem(last=False)
+        while len(self._memo) > self._max_entries or self._bytes > self._max_bytes:
+            _, (_, evicted) = self._memo.popitem(last=False)
             self._bytes -= evicted.size + ENTRY_OVERHEAD_BYTES
 
     def __len__(self) -> int:

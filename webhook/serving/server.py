@@ -10,29 +10,18 @@ import logging
 import signal
 import ssl
 import threading
-from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from ..config import Config
+from ..core.config import Config
 from .app import AppState, create_app
 from .logs import LOGGER_NAME, log_fields
 from .metrics import Metrics
+from .settings import ServeOptions, ServerConfig
 from .tls import CertificateReloader, harden
-
-
-@dataclass(frozen=True, slots=True)
-class ServeOptions:
-    host: str
-    port: int
-    cert: Path
-    key: Path
-    log_level: str = "info"
-    client_ca: Path | None = None  # verify the apiserver's client certificate against this CA
 
 
 def header_guarded_protocol(timeout: float) -> type[HttpToolsProtocol]:
@@ -113,11 +102,13 @@ class DrainingServer(uvicorn.Server):
         timer.start()
 
 
-def build_server(config: Config, options: ServeOptions, metrics: Metrics | None = None) -> DrainingServer:
+def build_server(
+    config: Config, limits: ServerConfig, options: ServeOptions, metrics: Metrics | None = None
+) -> DrainingServer:
+    """The uvicorn server of the app, TLS hardened, certificates reloaded; run it with .run()."""
     metrics = metrics if metrics is not None else Metrics()
     state = AppState()
-    app = create_app(config, metrics, state)
-    limits = config.server
+    app = create_app(config, limits, metrics, state)
     extra: dict[str, Any] = {}
     if options.client_ca is not None:
         extra = {"ssl_ca_certs": str(options.client_ca), "ssl_cert_reqs": ssl.CERT_REQUIRED}
