@@ -7,13 +7,16 @@ the shapes we rely on; anything else in the object is left exactly as the apiser
 A view holds nothing but those facts (no pod name, no uid, no env var we could never inject) and is hashable,
 so two pods with equal views get the same answer: the pods of one ReplicaSet, Job or StatefulSet differ only
 in what the planner never reads. webhook/serving/memo.py remembers answers by view.
+
+The view is the one value the server builds, hashes and compares for every request, memoized or not, so its
+types are NamedTuples: a frozen dataclass costs twice as much to build and three times as much to hash and
+compare, 6 µs per typical pod on the memo's path (docs/benchmarks.md, "The view"). Everything built after
+the memo (request, plan, answer) is a frozen dataclass.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .annotations import DEFAULT_CONTAINER_ANNOTATION, MIRROR_ANNOTATION, keys_under
 from .catalog import INJECTABLE_ENV_NAMES
@@ -23,8 +26,7 @@ from .errors import BadReview
 TOKEN_VOLUME_PREFIX = "kube-api-access-"  # noqa: S105 - a volume name, not a secret
 
 
-@dataclass(frozen=True, slots=True)
-class UserEnv:
+class UserEnv(NamedTuple):
     """The user's own entry for a name we could inject (the first one, if the user repeated the name)."""
 
     name: str
@@ -35,8 +37,7 @@ class UserEnv:
     divisor: str  # as written, turned into a string ("1m"; 1 -> "1"); "1" when absent
 
 
-@dataclass(frozen=True, slots=True)
-class ContainerView:
+class ContainerView(NamedTuple):
     name: str
     list_name: str  # "containers" or "initContainers": where it lives in spec
     position: int  # its index in that list
@@ -56,8 +57,7 @@ class ContainerView:
         return next((entry for entry in self.claimed if entry.name == name), None)
 
 
-@dataclass(frozen=True, slots=True)
-class PodView:
+class PodView(NamedTuple):
     ours: tuple[tuple[str, str], ...]  # our annotations but the status, full keys, in the pod's order
     status: str | None  # our status annotation as written, decoded by the review (it may deny)
     mirror: bool  # a static pod's mirror: never injected
@@ -152,14 +152,19 @@ def _user_env(entry: dict[str, Any]) -> UserEnv:
 def _claimed(env: Any, where: str) -> tuple[UserEnv, ...]:
     """The user's env entries whose name we could inject, first occurrence of each name, in order.
 
-    A name that is not a string cannot collide with ours, and the apiserver, which sent the pod typed, never
-    sends one: only what would stop the lookup (no object, no name) is an error.
+    Env lists are the longest lists in a pod (hundreds of entries) and this runs for every pod, memoized or
+    not: one pass over the names and one set test, without checking each name's type. A name that is not a
+    string cannot collide with ours, and the apiserver, which sent the pod typed, never sends one.
     """
+    entries = _list(env, where)
+    try:
+        names = [entry["name"] for entry in entries]
+        if INJECTABLE_ENV_NAMES.isdisjoint(names):
+            return ()
+    except (TypeError, KeyError):  # an entry that is no object, has no name, or an unhashable one
+        raise _bad_strings(env, "name", where) from None
     claimed: dict[str, UserEnv] = {}
-    for entry in _list(env, where):
-        if not (isinstance(entry, dict) and "name" in entry and isinstance(entry["name"], Hashable)):
-            raise _bad_strings(env, "name", where)
-        name = entry["name"]
+    for name, entry in zip(names, entries, strict=True):
         if name in INJECTABLE_ENV_NAMES and name not in claimed:
             claimed[name] = _user_env(entry)
     return tuple(claimed.values())
@@ -182,8 +187,10 @@ def _container(raw: Any, list_name: str, index: int) -> ContainerView:
     env = raw.get("env")
     claimed = _claimed(env, f"{where}.env")  # checked in this order: the first problem is the one reported
     mount_paths = _strings(raw.get("volumeMounts"), "mountPath", f"{where}.volumeMounts")
-    device_paths = _strings(raw.get("volumeDevices") or None, "devicePath", f"{where}.volumeDevices")
-    ports = _ports(raw.get("ports") or None, f"{where}.ports")
+    devices = raw.get("volumeDevices")  # rare: raw block devices
+    device_paths = _strings(devices, "devicePath", f"{where}.volumeDevices") if devices else ()
+    raw_ports = raw.get("ports")
+    ports = _ports(raw_ports, f"{where}.ports") if raw_ports else ()
     return ContainerView(
         name=name,
         list_name=list_name,

@@ -10,8 +10,7 @@ halves itself, to remember answers by the view in between.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .annotations import NotRequested, keys_under, parse
 from .answer import AdmissionRequest, Answer
@@ -24,9 +23,8 @@ from .status import decode_status
 from .workloads import WORKLOAD_KINDS, annotations_of, misplaced_opt_in, pod_template
 
 
-@dataclass(frozen=True, slots=True)
-class PodCreate:
-    """A Pod being created, the one request that can be injected: what its answer depends on, hashable."""
+class PodCreate(NamedTuple):
+    """A Pod being created, the one request that can be injected: what its answer depends on (the memo's key)."""
 
     view: PodView
     namespace: str
