@@ -511,7 +511,7 @@ def test_full_values_enable_every_optional_feature(renders: dict[str, Render]) -
 
     pod = render.one("Deployment")["spec"]["template"]
     args = _container(render)["args"]
-    assert args[args.index("--workers") + 1] == str(full["workers"]) == "2"
+    assert "--workers" not in args  # one process per pod: replicas scale it
     assert pod["metadata"]["labels"]["tier"] == "control"
     assert pod["metadata"]["annotations"]["example.com/pod"] == "yes"
     assert pod["spec"]["priorityClassName"] == "system-cluster-critical"
@@ -656,7 +656,7 @@ def test_operator_can_disable_the_ambassador_everywhere_or_per_namespace(helm: H
 
 BAD_VALUES = [
     ({"replicaCount": "two"}, ["/replicaCount", "want integer"]),
-    ({"workers": 0}, ["/workers", "minimum"]),
+    ({"workers": 2}, ["'workers' not allowed"]),  # removed: scale with replicaCount
     ({"replicas": 2}, ["'replicas' not allowed"]),
     ({"webhook": {"failurePolicy": "Sometimes"}}, ["/webhook/failurePolicy", "'Ignore', 'Fail'"]),
     ({"webhook": {"timeoutSeconds": 60}}, ["/webhook/timeoutSeconds", "maximum"]),

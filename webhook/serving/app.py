@@ -124,7 +124,7 @@ class Admission:
         self._limit = server.max_body_bytes
         self._logger = logging.getLogger(LOGGER_NAME)
         self._log = AdmissionLog(self._logger)
-        self._pid = os.getpid()  # which worker answered, with `serve --workers N` (built in its process)
+        self._pid = os.getpid()  # which process answered, when several write to one log stream
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, inject_by_default: bool) -> None:
         if scope["method"] != "POST":
@@ -163,7 +163,7 @@ class Admission:
             self._metrics.count(path, admission.operation, "invalid")
             self._write(admission, path, "invalid", started, error.message)
             return _reason(400, error.message)
-        except Exception:  # a bug of ours must not block pod creation, nor crash the worker
+        except Exception:  # a bug of ours must not block pod creation, nor crash the server
             self._logger.exception("internal error", extra={"fields": {"uid": admission.uid, "path": path}})
             warning = f"downward-webhook internal error, nothing injected (uid {admission.uid})"
             answer = Answer(allowed=True, outcome="error", warnings=(warning,))

@@ -1,6 +1,6 @@
 """Run the app under uvicorn: TLS only, certificates reloaded live, slow clients cut off, drained on SIGTERM.
 
-One server per process; `serve --workers N` runs N of them under webhook/workers.py.
+One server per process, one process per pod: the chart scales with replicas (docs/operations.md, "Sizing").
 """
 
 from __future__ import annotations
