@@ -25,6 +25,7 @@ kube-tools:
 lint: $(STAMP)
 	$(BIN)/ruff check webhook tests bench
 	$(BIN)/ruff format --check webhook tests bench
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
