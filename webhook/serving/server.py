@@ -25,7 +25,11 @@ from .tls import CertificateReloader, harden
 
 
 def header_guarded_protocol(timeout: float) -> type[HttpToolsProtocol]:
-    """httptools with a deadline for the request line and headers (uvicorn has none: slowloris)."""
+    """httptools with a deadline for the request line and headers (uvicorn has none: slowloris).
+
+    HttpToolsProtocol is private to uvicorn: pyproject.toml pins the releases this is tested with
+    (tests/test_reliability.py drives it: slow headers, shutdown with kept-alive connections).
+    """
 
     class HeaderGuardedProtocol(HttpToolsProtocol):
         _header_deadline: asyncio.TimerHandle | None = None
