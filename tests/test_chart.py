@@ -239,9 +239,9 @@ def test_deployment_defaults(renders: dict[str, Render]) -> None:
     assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "https", "scheme": "HTTPS"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "https", "scheme": "HTTPS"}
 
-    # Graceful termination: preStop sleep, then the server's own drain, inside the grace period.
-    assert container["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", str(values["preStopSleepSeconds"])]
-    drain = values["preStopSleepSeconds"] + values["config"]["server"]["shutdownDelaySeconds"]
+    # Graceful termination: one drain, the server's own after SIGTERM (no preStop sleep), inside the grace period.
+    assert "lifecycle" not in container
+    drain = values["config"]["server"]["shutdownDelaySeconds"]
     assert pod["terminationGracePeriodSeconds"] >= drain + values["webhook"]["timeoutSeconds"]
 
     assert container["resources"]["requests"].keys() == {"cpu", "memory"}
@@ -707,7 +707,7 @@ def test_schema_rejects_bad_values_readably(helm: Helm, values: dict[str, Any], 
 @pytest.mark.parametrize(
     ("values", "expected"),
     [
-        ({"terminationGracePeriodSeconds": 10}, "terminationGracePeriodSeconds (10) must be at least"),
+        ({"terminationGracePeriodSeconds": 9}, "terminationGracePeriodSeconds (9) must be at least"),
         ({"config": {"server": {"requestTimeoutSeconds": 6}}}, "must be below webhook.timeoutSeconds (5)"),
     ],
 )
