@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from .annotations import DEFAULT_CONTAINER_ANNOTATION, MIRROR_ANNOTATION, keys_under
 from .catalog import INJECTABLE_ENV_NAMES
 from .errors import BadReview
+from .shapes import as_list, as_mapping, bad_strings, invalid, string_map, strings
 
 # ServiceAccount admission names the projected token volume kube-api-access-<random>.
 TOKEN_VOLUME_PREFIX = "kube-api-access-"  # noqa: S105 - a volume name, not a secret
@@ -76,58 +77,6 @@ class PodView(NamedTuple):
         return min((n for n in self.volume_names if n.startswith(TOKEN_VOLUME_PREFIX)), default=None)
 
 
-def _invalid(where: str, problem: str) -> BadReview:
-    return BadReview(f"request.object is not a valid Pod: {where} {problem}")
-
-
-def _mapping(value: Any, where: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise _invalid(where, "must be an object")
-    return value
-
-
-def _list(value: Any, where: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise _invalid(where, "must be a list")
-    return value
-
-
-def _string(value: Any, where: str) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise _invalid(where, "must be a string")
-    return value
-
-
-def string_map(value: Any, where: str) -> dict[str, str]:
-    result = _mapping(value, where)
-    for key, item in result.items():
-        if not isinstance(item, str):
-            raise _invalid(f"{where}[{key!r}]", "must be a string")
-    return result
-
-
-def _bad_strings(value: Any, key: str, where: str) -> BadReview:
-    """The error for a list whose objects do not all carry a string `key`: the first wrong item, else 'required'."""
-    for position, item in enumerate(_list(value, where)):
-        _string(_mapping(item, f"{where}[{position}]").get(key), f"{where}[{position}].{key}")
-    return _invalid(f"{where}[*].{key}", "is required")
-
-
-def _strings(value: Any, key: str, where: str) -> tuple[str, ...]:
-    """item[key] for each object of a list, all strings (e.g. every volumeMounts[].mountPath)."""
-    found = [item.get(key) if isinstance(item, dict) else None for item in _list(value, where)]
-    strings = tuple(text for text in found if isinstance(text, str))
-    if len(strings) != len(found):
-        raise _bad_strings(value, key, where)
-    return strings
-
-
 def _optional_string(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -156,13 +105,13 @@ def _claimed(env: Any, where: str) -> tuple[UserEnv, ...]:
     not: one pass over the names and one set test, without checking each name's type. A name that is not a
     string cannot collide with ours, and the apiserver, which sent the pod typed, never sends one.
     """
-    entries = _list(env, where)
+    entries = as_list(env, where)
     try:
         names = [entry["name"] for entry in entries]
         if INJECTABLE_ENV_NAMES.isdisjoint(names):
             return ()
     except (TypeError, KeyError):  # an entry that is no object, has no name, or an unhashable one
-        raise _bad_strings(env, "name", where) from None
+        raise bad_strings(env, "name", where) from None
     claimed: dict[str, UserEnv] = {}
     for name, entry in zip(names, entries, strict=True):
         if name in INJECTABLE_ENV_NAMES and name not in claimed:
@@ -173,22 +122,22 @@ def _claimed(env: Any, where: str) -> tuple[UserEnv, ...]:
 def _ports(ports: Any, where: str) -> tuple[int, ...]:
     # type() and not isinstance(): a JSON true is a bool, which Python counts as an int, and is no port.
     return tuple(
-        p["containerPort"] for p in _list(ports, where) if isinstance(p, dict) and type(p.get("containerPort")) is int
+        p["containerPort"] for p in as_list(ports, where) if isinstance(p, dict) and type(p.get("containerPort")) is int
     )
 
 
 def _container(raw: Any, list_name: str, index: int) -> ContainerView:
     where = f"spec.{list_name}[{index}]"
     if not isinstance(raw, dict):
-        raise _invalid(where, "must be an object")
+        raise invalid(where, "must be an object")
     name = raw.get("name")
     if not isinstance(name, str) or not name:
-        raise _invalid(f"{where}.name", "is required and must be a string")
+        raise invalid(f"{where}.name", "is required and must be a string")
     env = raw.get("env")
     claimed = _claimed(env, f"{where}.env")  # checked in this order: the first problem is the one reported
-    mount_paths = _strings(raw.get("volumeMounts"), "mountPath", f"{where}.volumeMounts")
+    mount_paths = strings(raw.get("volumeMounts"), "mountPath", f"{where}.volumeMounts")
     devices = raw.get("volumeDevices")  # rare: raw block devices
-    device_paths = _strings(devices, "devicePath", f"{where}.volumeDevices") if devices else ()
+    device_paths = strings(devices, "devicePath", f"{where}.volumeDevices") if devices else ()
     raw_ports = raw.get("ports")
     ports = _ports(raw_ports, f"{where}.ports") if raw_ports else ()
     return ContainerView(
@@ -207,23 +156,23 @@ def _container(raw: Any, list_name: str, index: int) -> ContainerView:
 
 def view_pod(obj: Any, prefix: str) -> PodView:
     """Read the planner's view (our annotations: those under `prefix`); BadReview when it is no Pod's shape."""
-    pod = _mapping(obj, "the object")
+    pod = as_mapping(obj, "the object")
     if not pod:
         raise BadReview("request.object is missing")
-    metadata = _mapping(pod.get("metadata"), "metadata")
-    spec = _mapping(pod.get("spec"), "spec")
+    metadata = as_mapping(pod.get("metadata"), "metadata")
+    spec = as_mapping(pod.get("spec"), "spec")
     raw_annotations = metadata.get("annotations")
     annotations = string_map(raw_annotations, "metadata.annotations")
     containers = tuple(
-        _container(c, "containers", i) for i, c in enumerate(_list(spec.get("containers"), "spec.containers"))
+        _container(c, "containers", i) for i, c in enumerate(as_list(spec.get("containers"), "spec.containers"))
     )
     if not containers:
         raise BadReview("request.object is not a valid Pod: spec.containers is empty")
     init_containers = tuple(
         _container(c, "initContainers", i)
-        for i, c in enumerate(_list(spec.get("initContainers") or None, "spec.initContainers"))
+        for i, c in enumerate(as_list(spec.get("initContainers") or None, "spec.initContainers"))
     )
-    volume_names = _strings(spec.get("volumes"), "name", "spec.volumes")
+    volume_names = strings(spec.get("volumes"), "name", "spec.volumes")
     automount = spec.get("automountServiceAccountToken")
     os_spec = spec.get("os")
     os_name = os_spec.get("name") if isinstance(os_spec, dict) else None
