@@ -39,7 +39,7 @@ from tests.chart_helpers import (
     selector_matches,
 )
 from webhook.cli import _parser as cli_parser
-from webhook.config import OperatorConfig, config_from_mapping
+from webhook.config import ConfigFile, OperatorConfig, config_from_mapping
 from webhook.core.catalog import ENV_NAMES
 from webhook.core.config import AmbassadorConfig, Config
 from webhook.core.errors import Denied
@@ -738,6 +738,51 @@ def test_schema_mirrors_the_server_config() -> None:
     server_keys = {camel(f.name) for f in dataclasses.fields(ServerConfig)}
     assert set(properties["server"]["properties"]) == server_keys
     assert set(_values()["config"]["server"]) == server_keys
+
+
+# What bounds a value: each keyword the server's file schema (webhook/config.py, pydantic) declares must be in
+# the chart's schema with the same value, so helm refuses what the server would.
+BOUNDS = ("type", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength")
+# Bounds the server checks in Python validators (better messages), which pydantic's schema cannot show: the
+# chart's schema states them as JSON Schema, and tests/test_config.py checks the server's side.
+PYTHON_VALIDATED = {
+    "config.annotationPrefix": {"maxLength"},
+    "config.defaults.env[]": {"enum"},
+    "config.defaults.mountPath": {"maxLength"},
+    # Only the chart checks these: the server takes any string as a namespace name (and matches none).
+    "config.ambassador.disabledNamespaces[]": {"maxLength"},
+}
+
+
+def _resolved(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        if "$ref" in node:
+            return _resolved(defs[node["$ref"].rsplit("/", 1)[1]], defs)
+        return {key: _resolved(value, defs) for key, value in node.items() if key != "$defs"}
+    return node
+
+
+def _nodes(node: dict[str, Any], path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    yield path, node
+    for key, child in node.get("properties", {}).items():
+        yield from _nodes(child, f"{path}.{key}")
+    if isinstance(node.get("items"), dict):
+        yield from _nodes(node["items"], f"{path}[]")
+
+
+def test_schema_bounds_the_config_as_the_server_does() -> None:
+    """The chart's `config` schema against the one pydantic derives from the server's model, bounds included."""
+    derived = ConfigFile.model_json_schema(by_alias=True)
+    server = dict(_nodes(_resolved(derived, derived.get("$defs", {})), "config"))
+    committed = json.loads((CHART_DIR / "values.schema.json").read_text(encoding="utf-8"))["properties"]["config"]
+    chart = dict(_nodes(committed, "config"))
+    # Keys: the same, but under the resource maps, which the server reads as {name: quantity} dicts.
+    maps = [path for path, node in server.items() if isinstance(node.get("additionalProperties"), dict)]
+    assert set(server) == {path for path in chart if not any(path.startswith(f"{m}.") for m in maps)}
+    for path, node in server.items():
+        for keyword in BOUNDS:
+            if keyword in node or keyword not in PYTHON_VALIDATED.get(path, set()):
+                assert chart[path].get(keyword) == node.get(keyword), f"{path}: {keyword} differs from the server's"
 
 
 # Blocks that are Kubernetes structures passed through verbatim: their own comment documents them.
