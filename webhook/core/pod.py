@@ -10,7 +10,7 @@ in what the planner never reads. webhook/serving/memo.py remembers answers by vi
 
 The view is the one value the server builds, hashes and compares for every request, memoized or not, so its
 types are NamedTuples: a frozen dataclass costs twice as much to build and three times as much to hash and
-compare, 6 µs per typical pod on the memo's path (docs/benchmarks.md, "The view"). Everything built after
+compare, 6 µs per typical pod on the memo's path (docs/benchmarks.md, "Issue 15"). Everything built after
 the memo (request, plan, answer) is a frozen dataclass.
 """
 
