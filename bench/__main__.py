@@ -1,7 +1,7 @@
 """`python -m bench` (or `make bench`): every benchmark, its figures saved to bench/results.json.
 
     python -m bench                          everything (about 20 minutes, of which the soak is 5)
-    python -m bench core layers              only those parts (core, layers, http, http2, soak, apiserver)
+    python -m bench core layers              only those parts (core, layers, http, soak, apiserver)
     python -m bench profile                  py-spy of the served webhook and floor (typical pod; not in "all")
     python -m bench apiserver-profile        kube-apiserver's own CPU profile, per mode (not in "all")
     python -m bench --soak-seconds 60        a shorter soak
@@ -32,7 +32,7 @@ from .report import report
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results.json"
 PLOT = ROOT / "docs" / "benchmarks.png"
-PARTS = ("core", "layers", "http", "http2", "soak", "apiserver")
+PARTS = ("core", "layers", "http", "soak", "apiserver")
 OPTIONAL = ("profile", "apiserver-profile")
 
 
@@ -49,11 +49,8 @@ def _run_part(part: str, args: argparse.Namespace, results: dict[str, Any]) -> N
         results["core"] = core.run(repeat=3 if args.quick else 7)
     elif part == "layers":
         results["layers"] = layers.run(repeat=2 if args.quick else 5)
-    elif part in ("http", "http2"):
-        workers = 1 if part == "http" else 2
-        results[f"http_{workers}"] = load.run(
-            workers=workers, seconds=args.seconds, rounds=args.rounds, patience=5.0 if args.quick else 60.0
-        )
+    elif part == "http":
+        results["http_1"] = load.run(seconds=args.seconds, rounds=args.rounds, patience=5.0 if args.quick else 60.0)
     elif part == "profile":
         results["profile"] = profile.run(seconds=4.0 if args.quick else 10.0)
     elif part == "soak":

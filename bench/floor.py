@@ -8,7 +8,7 @@ With --patch one-env it answers with the smallest patch an env-injecting webhook
 to the first container. The apiserver's cost of applying any patch that touches a container is in that
 answer (bench/apiserver.py), whoever computes it.
 
-    python -m bench.floor --port 9443 --cert tls.crt --key tls.key [--workers N] [--patch one-env]
+    python -m bench.floor --port 9443 --cert tls.crt --key tls.key [--patch one-env]
 """
 
 from __future__ import annotations
@@ -16,9 +16,6 @@ from __future__ import annotations
 import argparse
 import base64
 import gc
-import multiprocessing
-import os
-import signal
 import socket
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
@@ -27,8 +24,9 @@ from typing import Any
 import orjson
 import uvicorn
 
-from webhook.tls import harden
-from webhook.workers import BACKLOG
+from webhook.serving.tls import harden
+
+BACKLOG = 2048  # uvicorn's default
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -108,40 +106,17 @@ def _server(cert: Path, key: Path) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
-def _worker(sock: socket.socket, cert: Path, key: Path, patch: str) -> None:
-    _patch.update(PATCHES[patch])
-    _server(cert, key).run(sockets=[sock])
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--cert", type=Path, required=True)
     parser.add_argument("--key", type=Path, required=True)
-    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--patch", choices=sorted(PATCHES), default="none", help="answer Pods with this patch")
     args = parser.parse_args(argv)
     sock = socket.create_server((args.host, args.port), backlog=BACKLOG)
-    if args.workers == 1:
-        _worker(sock, args.cert, args.key, args.patch)
-        return
-    context = multiprocessing.get_context("spawn")
-    workers = [
-        context.Process(target=_worker, args=(sock, args.cert, args.key, args.patch)) for _ in range(args.workers)
-    ]
-    for worker in workers:
-        worker.start()
-
-    def forward(sig: int, _frame: object) -> None:
-        for worker in workers:
-            if worker.pid is not None:
-                os.kill(worker.pid, sig)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    for worker in workers:
-        worker.join()
+    _patch.update(PATCHES[args.patch])
+    _server(args.cert, args.key).run(sockets=[sock])
 
 
 if __name__ == "__main__":

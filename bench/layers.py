@@ -1,7 +1,7 @@
 """Where a request's time goes above the core, in process: the ASGI apps called directly (no socket, no TLS).
 
     floor app         bench.floor.app: read the body, orjson.loads, answer
-    webhook app       webhook.app.create_app (FastAPI): body read, parse, review, encode, metrics, one JSON
+    webhook app       webhook.serving.app.create_app (FastAPI): body read, parse, review, encode, metrics, one JSON
                       log line per admission (written to a file, as the server writes it to stderr)
     webhook, no log   the same with the log level at warning (the admission line is not formatted)
     core (total)      parse + review + encode, from bench.core
@@ -24,9 +24,9 @@ from typing import Any
 
 import uvloop
 
-from webhook.app import create_app
-from webhook.config import Config
-from webhook.logs import JsonFormatter
+from webhook.core.config import Config
+from webhook.serving.app import create_app
+from webhook.serving.logs import JsonFormatter
 
 from . import floor
 from .pods import SIZES, PodSize, review_body

@@ -2,8 +2,7 @@
 
 For each pod size: a warm-up run of each server, then `rounds` measured runs of each, alternating
 (webhook, floor, webhook, floor, ...), so that whatever else the machine does falls on both alike.
-One worker: the server is pinned to CPU 0 and wrk to CPU 1 (2 cores: they would otherwise compete).
-Several workers: nothing is pinned; wrk takes its share of the same cores.
+The server is pinned to CPU 0 and wrk to CPU 1 (2 cores: they would otherwise compete).
 
 A run is repeated (up to twice) when other processes used more than 10% of a core during it: the machine is
 shared. The server's CPU time per request is measured too: it does not depend on who else is running.
@@ -72,7 +71,6 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run(
     *,
-    workers: int = 1,
     seconds: float = 10.0,
     rounds: int = 3,
     connections: int = 16,
@@ -80,13 +78,11 @@ def run(
     patience: float = 180.0,
 ) -> dict[str, Any]:
     """`patience`: how long each run may wait for other processes to quiet down before it starts anyway."""
-    pinned = workers == 1
     workdir = Path(tempfile.mkdtemp(prefix="downward-bench-"))
-    servers = {kind: Server(kind, workdir, workers=workers, cpus="0" if pinned else None).start() for kind in KINDS}
-    wrk_cpus = "1" if pinned else None
+    servers = {kind: Server(kind, workdir, cpus="0").start() for kind in KINDS}
+    wrk_cpus = "1"
     results: dict[str, Any] = {
-        "workers": workers, "connections": connections, "seconds": seconds, "rounds": rounds, "pinned": pinned,
-        "sizes": {},
+        "workers": 1, "connections": connections, "seconds": seconds, "rounds": rounds, "pinned": True, "sizes": {},
     }  # fmt: skip
     try:
         for size in SIZES:
@@ -112,7 +108,7 @@ def run(
             results["sizes"][size.name] = entry
             w, f = entry["webhook"], entry["floor"]
             print(
-                f"{workers} worker(s) {size.name:8} webhook {w['rps']:7.0f} req/s p50 {w['p50_ms']:6.2f} ms "
+                f"{size.name:8} webhook {w['rps']:7.0f} req/s p50 {w['p50_ms']:6.2f} ms "
                 f"p99 {w['p99_ms']:6.2f} ms {w['cpu_us_per_request']:6.0f} us CPU/req | floor {f['rps']:7.0f} req/s "
                 f"p50 {f['p50_ms']:6.2f} ms p99 {f['p99_ms']:6.2f} ms {f['cpu_us_per_request']:6.0f} us CPU/req "
                 f"| ratio {entry['ratio']:.2f}",

@@ -13,10 +13,9 @@ SIZES = ("small", "typical", "large")
 
 def plot(results: dict[str, Any], out: Path) -> Path:
     series = []  # (label, http section, kind, colour, hatch)
-    for workers, section in (("1 worker", "http_1"), ("2 workers", "http_2")):
-        if section in results:
-            series.append((f"webhook, {workers}", section, "webhook", "#1f77b4", "" if workers == "1 worker" else "//"))
-            series.append((f"floor, {workers}", section, "floor", "#bbbbbb", "" if workers == "1 worker" else "//"))
+    if "http_1" in results:
+        series.append(("webhook", "http_1", "webhook", "#1f77b4", ""))
+        series.append(("floor", "http_1", "floor", "#bbbbbb", ""))
     figure = Figure(figsize=(11, 4.2))
     throughput, p99 = figure.subplots(1, 2)
     width = 0.8 / max(1, len(series))

@@ -21,14 +21,14 @@ from .servers import Server, run_wrk
 
 # (area, substrings of a frame): the first area whose substring appears in the innermost-first walk wins.
 AREAS = (
-    ("log line (logging, JsonFormatter)", ("logging/__init__.py", "webhook/logs.py")),
+    ("log line (logging, JsonFormatter)", ("logging/__init__.py", "webhook/serving/logs.py")),
     ("metrics (prometheus_client)", ("prometheus_client/",)),
     ("core: parse_review (orjson.loads)", ("parse_review",)),
-    ("core: review (view, memo, plan, ops)", ("webhook/review.py", "webhook/plan.py", "webhook/pod.py",
-                                              "webhook/patch.py", "webhook/annotations.py", "webhook/answers.py")),
+    ("core: review (view, memo, plan, ops)", ("webhook/core/", "webhook/serving/memo.py")),
     ("core: encode_response", ("encode_response",)),
     ("TLS (ssl.SSLObject read/write)", ("ssl.py",)),
-    ("webhook HTTP handler (app.py)", ("webhook/app.py",)),
+    ("webhook HTTP handler (app, mutate, asgi)", ("webhook/serving/app.py", "webhook/serving/mutate.py",
+                                                  "webhook/serving/asgi.py")),
     ("FastAPI / Starlette", ("fastapi/", "starlette/", "opentelemetry/")),
     ("uvicorn protocol (httptools)", ("uvicorn/protocols",)),
     ("floor app", ("bench/floor.py",)),

@@ -50,14 +50,14 @@ def report(results: dict[str, Any]) -> str:  # noqa: PLR0912, PLR0915 - one sect
         out += ["### Core, in process (µs per review, best of 7)", ""]
         out += [
             "| pod | body bytes | ops | parse | view | review | encode | core = review + encode (a new pod) "
-            "| core, new container names too | memo (the next pod of a workload) | total (new) | total (memo) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| memo (the next pod of a workload) | total (new) | total (memo) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for size in SIZES:
             r = core[size]
             out.append(
                 f"| {size} | {r['body_bytes']} | {r['ops']} | {r['parse_us']:.1f} | {r['view_us']:.1f} | "
-                f"{r['review_us']:.1f} | {r['encode_us']:.1f} | {r['core_us']:.1f} | {r['cold_us']:.1f} | "
+                f"{r['review_us']:.1f} | {r['encode_us']:.1f} | {r['core_us']:.1f} | "
                 f"{r['memo_us']:.1f} | "
                 f"{r['total_us']:.1f} | {r['memo_total_us']:.1f} |"
             )
@@ -72,8 +72,7 @@ def report(results: dict[str, Any]) -> str:  # noqa: PLR0912, PLR0915 - one sect
         typical = core["typical"]
         targets.append(
             f"| core cost, typical pod <= 50 µs | the next pod of a workload (memoized): "
-            f"{typical['memo_us']:.0f} µs; a pod unlike any before: {typical['core_us']:.0f} µs "
-            f"({typical['cold_us']:.0f} µs when its container names are new too) | "
+            f"{typical['memo_us']:.0f} µs; a pod unlike any before: {typical['core_us']:.0f} µs | "
             f"{_mark(typical['memo_us'] <= 50)} for workloads' pods, "
             f"{_mark(typical['core_us'] <= 50)} for a new pod |"
         )
@@ -94,10 +93,7 @@ def report(results: dict[str, Any]) -> str:  # noqa: PLR0912, PLR0915 - one sect
                 f"{r['webhook_app_nolog_us']:.0f} |"
             )
         out.append("")
-    for section, title in (
-        ("http_1", "one worker (server on CPU 0, wrk on CPU 1)"),
-        ("http_2", "`--workers 2` (nothing pinned: wrk shares the 2 cores)"),
-    ):
+    for section, title in (("http_1", "one process (server on CPU 0, wrk on CPU 1)"),):
         if section in results:
             s = results[section]
             out += [
@@ -109,7 +105,7 @@ def report(results: dict[str, Any]) -> str:  # noqa: PLR0912, PLR0915 - one sect
     if "http_1" in results and "typical" in results["http_1"]["sizes"]:
         typical = results["http_1"]["sizes"]["typical"]
         targets.append(
-            f"| typical pod, 16 connections, 1 worker: >= 0.8x the floor | {typical['ratio']:.2f}x "
+            f"| typical pod, 16 connections, one process: >= 0.8x the floor | {typical['ratio']:.2f}x "
             f"({typical['webhook']['rps']:.0f} vs {typical['floor']['rps']:.0f} req/s) | "
             f"{_mark(typical['ratio'] >= 0.8)} |"
         )
@@ -117,28 +113,6 @@ def report(results: dict[str, Any]) -> str:  # noqa: PLR0912, PLR0915 - one sect
             f"| typical pod p99 <= 10 ms | {typical['webhook']['p99_ms']:.1f} ms | "
             f"{_mark(typical['webhook']['p99_ms'] <= 10)} |"
         )
-        if "http_2" in results and "typical" in results["http_2"]["sizes"]:
-            two = results["http_2"]["sizes"]["typical"]
-            scale = two["webhook"]["rps"] / typical["webhook"]["rps"]
-            out += [
-                "### Scaling with workers (webhook req/s, 2 workers / 1 worker)",
-                "",
-                "| pod | 1 worker | 2 workers | x | floor 1 -> 2 |",
-                "|---|---|---|---|---|",
-            ]
-            for size in SIZES:
-                a, b = results["http_1"]["sizes"][size], results["http_2"]["sizes"][size]
-                out.append(
-                    f"| {size} | {a['webhook']['rps']:.0f} | {b['webhook']['rps']:.0f} | "
-                    f"{b['webhook']['rps'] / a['webhook']['rps']:.2f} | "
-                    f"{b['floor']['rps'] / a['floor']['rps']:.2f} |"
-                )
-            out.append("")
-            targets.append(
-                f"| `--workers N` scales with cores, metrics correct | {scale:.2f}x with 2 workers "
-                f"(typical); counts summed across workers (tests/test_workers.py) | "
-                f"{_mark(scale > 1.3)} |"
-            )
     if "soak" in results:
         s = results["soak"]
         out += [

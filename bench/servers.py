@@ -97,7 +97,6 @@ class Server:
 
     kind: str
     workdir: Path
-    workers: int = 1
     cpus: str | None = None  # taskset list, e.g. "0"
     log_level: str = "info"
     patch: str = "none"  # the floor's --patch
@@ -116,12 +115,12 @@ class Server:
             config.write_text("server:\n  shutdownDelaySeconds: 0\n", encoding="utf-8")
             args = [sys.executable, "-m", "webhook", "serve", "--host", HOST, "--port", str(self.port),
                     "--tls-cert", str(cert), "--tls-key", str(key), "--config", str(config),
-                    "--log-level", self.log_level, "--workers", str(self.workers)]  # fmt: skip
+                    "--log-level", self.log_level]  # fmt: skip
         else:
             args = [sys.executable, "-m", "bench.floor", "--host", HOST, "--port", str(self.port),
-                    "--cert", str(cert), "--key", str(key), "--workers", str(self.workers),
+                    "--cert", str(cert), "--key", str(key),
                     "--patch", self.patch]  # fmt: skip
-        log = (self.workdir / f"{self.kind}-{self.workers}-{self.port}.log").open("ab")
+        log = (self.workdir / f"{self.kind}-{self.port}.log").open("ab")
         self.process = subprocess.Popen([*taskset(self.cpus), *args], stdout=log, stderr=subprocess.STDOUT,
                                         start_new_session=True)  # fmt: skip
         log.close()
@@ -140,7 +139,7 @@ class Server:
                 self.stop()
                 raise RuntimeError(f"{self.kind} did not answer in 30 s; see {log.name}")
             time.sleep(0.1)
-        time.sleep(0.5 if self.workers == 1 else 3.0)  # every worker up
+        time.sleep(0.5)
         self.pids = process_tree(self.process.pid)
         return self
 

@@ -30,6 +30,10 @@ CI_DIR = CHART_DIR / "ci"
 BUILD_SCRIPT = REPO_ROOT / "tools" / "kube" / "build.sh"
 RELEASE = "dw"
 NAMESPACE = "downward-system"
+# The value sets every chart test renders: the defaults, and each file of the chart's ci/ directory.
+CI_FILES = sorted(CI_DIR.glob("*.yaml"))
+VALUE_SETS: list[tuple[Path, ...]] = [(), *[(path,) for path in CI_FILES]]
+VALUE_IDS = ["default", *[path.stem for path in CI_FILES]]
 
 
 class HelmUnavailable(RuntimeError):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from webhook.annotations import InjectionRequest, NotRequested, parse
-from webhook.catalog import ENV_NAMES, SEED_ENV
-from webhook.config import Config, config_from_mapping
-from webhook.errors import Denied
+from webhook.config import config_from_mapping
+from webhook.core.annotations import InjectionRequest, NotRequested, parse
+from webhook.core.catalog import ENV_NAMES, SEED_ENV
+from webhook.core.config import Config
+from webhook.core.errors import Denied
 
 P = "downward.dev/"
 DEFAULT = Config()
@@ -138,7 +139,7 @@ def test_operator_prefix_and_defaults() -> None:
             "annotationPrefix": "meta.example.com/",
             "defaults": {"env": ["POD_UID"], "volume": False, "mountPath": "/run/meta"},
         }
-    )
+    ).core
     assert parse({"meta.example.com/inject": "true"}, config, inject_by_default=False) == req(
         env=("POD_UID",), volume=False, mount_path="/run/meta"
     )

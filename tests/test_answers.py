@@ -1,4 +1,4 @@
-"""The memoized answers (webhook/answers.py): byte for byte what a fresh review would answer, for every pod.
+"""The memoized review (webhook/serving/memo.py): byte for byte what a fresh review would answer, for every pod.
 
 The memo is keyed by the pod's view. These tests pin both halves of that bargain: what the planner never reads
 (names, uid, images, other env vars and annotations) shares one answer, and everything it does read gets its
@@ -19,16 +19,17 @@ import pytest
 
 from tests.kube_rules import pod_create, service_account_mount, service_account_volume
 from tests.test_golden import CASES, PATHS, load_case
-from webhook.admission import AdmissionRequest
-from webhook.answers import ENTRY_OVERHEAD_BYTES, Answers, encode_verdict
-from webhook.config import Config
-from webhook.review import review
+from webhook.core.answer import AdmissionRequest
+from webhook.core.config import Config
+from webhook.core.review import review
+from webhook.serving.admission import encode_answer
+from webhook.serving.memo import ENTRY_OVERHEAD_BYTES, MemoizedReview, Summary
 
 P = "downward.dev/"
 
 
 def fresh(request: AdmissionRequest, config: Config, *, inject_by_default: bool = False) -> bytes:
-    return encode_verdict(request.uid, review(request, config, inject_by_default=inject_by_default))
+    return encode_answer(request.uid, review(request, config, inject_by_default=inject_by_default))
 
 
 def with_uid(request: AdmissionRequest, uid: str) -> AdmissionRequest:
@@ -38,13 +39,13 @@ def with_uid(request: AdmissionRequest, uid: str) -> AdmissionRequest:
 @pytest.mark.parametrize("name", CASES)
 def test_golden_case_answered_as_a_fresh_review_would(name: str) -> None:
     case = load_case(name)
-    answers = Answers(case.config)
+    answers = MemoizedReview(case.config)
     by_default = PATHS[case.path]
     request = pod_create(case.pod, case.namespace)
     verdict, body = answers(request, inject_by_default=by_default)
     assert body == fresh(request, case.config, inject_by_default=by_default)
     # The same verdict, but for its ops: they are in the response body only.
-    assert verdict == review(request, case.config, inject_by_default=by_default)._replace(ops=())
+    assert verdict == Summary.of(review(request, case.config, inject_by_default=by_default))
     assert (answers.hits, answers.misses) == (0, 1)
 
     # The next pod of the family: another uid (one that needs escaping), the same answer around it.
@@ -156,7 +157,7 @@ def _variant(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
 @pytest.mark.parametrize("change", SAME_ANSWER.values(), ids=SAME_ANSWER.keys())
 def test_what_the_planner_never_reads_shares_the_answer(change: Callable[[dict[str, Any]], None]) -> None:
     config = Config()
-    answers = Answers(config)
+    answers = MemoizedReview(config)
     _, first = answers(pod_create(base_pod(), "team-a"), inject_by_default=False)
     request = with_uid(pod_create(_variant(change), "team-a"), "another-uid")
     _, body = answers(request, inject_by_default=False)
@@ -168,7 +169,7 @@ def test_what_the_planner_never_reads_shares_the_answer(change: Callable[[dict[s
 @pytest.mark.parametrize("change", OWN_ANSWER.values(), ids=OWN_ANSWER.keys())
 def test_what_the_planner_reads_gets_its_own_answer(change: Callable[[dict[str, Any]], None]) -> None:
     config = Config()
-    answers = Answers(config)
+    answers = MemoizedReview(config)
     answers(pod_create(base_pod(), "team-a"), inject_by_default=False)
     request = pod_create(_variant(change), "team-a")
     _, body = answers(request, inject_by_default=False)
@@ -180,10 +181,10 @@ def test_what_the_planner_reads_gets_its_own_answer(change: Callable[[dict[str, 
 def test_namespace_and_path_are_part_of_the_key(ambassador: str) -> None:
     from webhook.config import config_from_mapping
 
-    config = config_from_mapping({"ambassador": {"disabledNamespaces": ["locked"]}})
+    config = config_from_mapping({"ambassador": {"disabledNamespaces": ["locked"]}}).core
     pod = base_pod()
     pod["metadata"]["annotations"][P + "ambassador"] = ambassador
-    answers = Answers(config)
+    answers = MemoizedReview(config)
     for namespace in ("team-a", "locked"):
         for by_default in (False, True):
             request = pod_create(pod, namespace)
@@ -196,7 +197,7 @@ def test_denials_are_memoized_too() -> None:
     config = Config()
     pod = base_pod()
     pod["metadata"]["annotations"][P + "volume"] = "maybe"
-    answers = Answers(config)
+    answers = MemoizedReview(config)
     for uid in ("one", "two"):
         request = with_uid(pod_create(pod, "team-a"), uid)
         verdict, body = answers(request, inject_by_default=False)
@@ -207,7 +208,7 @@ def test_denials_are_memoized_too() -> None:
 
 def test_every_pod_answer_is_observed_as_memoized_or_fresh() -> None:
     seen: list[bool] = []
-    answers = Answers(Config(), observe=seen.append)
+    answers = MemoizedReview(Config(), observe=seen.append)
     for uid in ("one", "two", "three"):
         answers(with_uid(pod_create(base_pod(), "team-a"), uid), inject_by_default=False)
     answers(pod_create(_variant(OWN_ANSWER["container name"]), "team-a"), inject_by_default=False)
@@ -218,7 +219,7 @@ def test_requests_other_than_a_pod_create_are_not_memoized() -> None:
     config = Config()
     request = pod_create(base_pod(), "team-a")
     update = dataclasses.replace(request, operation="UPDATE")
-    answers = Answers(config)
+    answers = MemoizedReview(config)
     verdict, body = answers(update, inject_by_default=False)
     assert verdict.outcome == "skipped"
     assert body == fresh(update, config)
@@ -232,7 +233,7 @@ def _pod_with_container(name: str) -> AdmissionRequest:
 
 
 def test_least_recently_used_answers_are_evicted_past_the_entry_limit() -> None:
-    answers = Answers(Config(), max_entries=3)
+    answers = MemoizedReview(Config(), max_entries=3)
     for name in ("a", "b", "c"):
         answers(_pod_with_container(name), inject_by_default=False)
     answers(_pod_with_container("a"), inject_by_default=False)  # a is now the most recently used
@@ -246,9 +247,9 @@ def test_least_recently_used_answers_are_evicted_past_the_entry_limit() -> None:
 
 
 def test_the_memo_stays_within_its_byte_budget() -> None:
-    one = len(Answers(Config())(_pod_with_container("a"), inject_by_default=False)[1]) + ENTRY_OVERHEAD_BYTES
+    one = len(MemoizedReview(Config())(_pod_with_container("a"), inject_by_default=False)[1]) + ENTRY_OVERHEAD_BYTES
     budget = 4 * one + one // 2  # room for four answers
-    answers = Answers(Config(), max_bytes=budget)
+    answers = MemoizedReview(Config(), max_bytes=budget)
     for index in range(20):
         answers(_pod_with_container(f"c{index}"), inject_by_default=False)
         assert answers.size_bytes <= budget
@@ -257,13 +258,13 @@ def test_the_memo_stays_within_its_byte_budget() -> None:
 
 def test_the_budget_bounds_the_memory_the_memo_really_holds() -> None:
     requests = [_pod_with_container(f"container-{index}") for index in range(400)]  # within the catalog caches
-    warm = Answers(Config())
+    warm = MemoizedReview(Config())
     for request in requests:  # the catalog's own caches (per container name) are not the memo's
         warm(request, inject_by_default=False)
     del warm
     gc.collect()
     budget = 256 * 1024
-    answers = Answers(Config(), max_bytes=budget)
+    answers = MemoizedReview(Config(), max_bytes=budget)
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
@@ -278,7 +279,7 @@ def test_the_budget_bounds_the_memory_the_memo_really_holds() -> None:
 
 
 def test_an_answer_too_big_for_the_budget_is_not_kept() -> None:
-    answers = Answers(Config(), max_entry_bytes=100)  # no answer fits in 100 bytes
+    answers = MemoizedReview(Config(), max_entry_bytes=100)  # no answer fits in 100 bytes
     _, body = answers(_pod_with_container("a"), inject_by_default=False)
     assert body == fresh(_pod_with_container("a"), Config())
     assert (len(answers), answers.size_bytes) == (0, 0)

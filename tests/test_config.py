@@ -6,25 +6,25 @@ from pathlib import Path
 
 import pytest
 
-from webhook.catalog import SEED_ENV
-from webhook.config import Config, config_from_mapping, load_config
-from webhook.errors import ConfigError
+from webhook.config import ConfigError, OperatorConfig, config_from_mapping, load_config
+from webhook.core.catalog import SEED_ENV
 
 
 def test_defaults_are_the_seed() -> None:
-    config = load_config(None)
-    assert config == Config()
+    loaded = load_config(None)
+    assert loaded == OperatorConfig()
+    config = loaded.core
     assert config.prefix == "downward.dev/"
     assert config.default_env == SEED_ENV
     assert config.default_mount_path == "/etc/downward"
     assert config.ambassador.port == 8001
     assert config.ambassador.mode == "native"
-    assert config_from_mapping({}) == config
-    assert config_from_mapping(None) == config
+    assert config_from_mapping({}) == loaded
+    assert config_from_mapping(None) == loaded
 
 
 def test_every_key() -> None:
-    config = config_from_mapping(
+    loaded = config_from_mapping(
         {
             "annotationPrefix": "x.example/",
             "defaults": {"env": ["POD_NAME", "POD_NAME", "HOST_IP"], "volume": False, "mountPath": "/meta/"},
@@ -41,6 +41,7 @@ def test_every_key() -> None:
             "server": {"maxBodyBytes": 1048576},
         }
     )
+    config = loaded.core
     assert config.prefix == "x.example/"
     assert config.default_env == ("POD_NAME", "HOST_IP")
     assert config.default_volume is False
@@ -59,7 +60,7 @@ def test_every_key() -> None:
         (("memory", "1Gi"),),
         1000,
     )
-    assert config.server.max_body_bytes == 1048576
+    assert loaded.server.max_body_bytes == 1048576
 
 
 BAD = [

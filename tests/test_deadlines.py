@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from webhook.deadlines import Deadlines
+from webhook.serving.deadlines import Deadlines
 
 TICK = 0.02
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jsonpatch
 import pytest
 import yaml
 
@@ -25,10 +26,11 @@ from tests.kube_rules import (
     pod_create,
     validate_schema,
 )
-from webhook.admission import clean_warning
-from webhook.apply import apply_ops
-from webhook.config import Config, config_from_mapping
-from webhook.review import Verdict, review
+from webhook.config import config_from_mapping
+from webhook.core.answer import Answer
+from webhook.core.config import Config
+from webhook.core.review import review
+from webhook.serving.admission import clean_warning
 
 GOLDEN = Path(__file__).parent / "golden"
 REGENERATE = os.environ.get("REGENERATE_GOLDEN") == "1"
@@ -64,22 +66,22 @@ def load_case(name: str) -> Case:
         pod=pod,
         path=path,
         namespace=settings.get("namespace") or pod["metadata"].get("namespace", "default"),
-        config=config_from_mapping(settings.get("config") or {}),
+        config=config_from_mapping(settings.get("config") or {}).core,
         add_containers=None if reinvoke is None else reinvoke["addContainers"],
     )
 
 
-def admit(case: Case, pod: dict[str, Any]) -> Verdict:
+def admit(case: Case, pod: dict[str, Any]) -> Answer:
     """One call of the core, with the request the apiserver builds for a Pod CREATE."""
     return review(pod_create(pod, case.namespace), case.config, inject_by_default=PATHS[case.path])
 
 
 @dataclass
 class Run:
-    verdict: Verdict
+    verdict: Answer
     before: dict[str, Any]  # the pod the (last) pass received
     patched: dict[str, Any] | None  # None when denied
-    first: Verdict | None = None  # the first pass of a reinvocation case
+    first: Answer | None = None  # the first pass of a reinvocation case
 
 
 def run(case: Case) -> Run:
@@ -210,13 +212,13 @@ def test_reinvocation_injects_only_the_added_container() -> None:
 
 
 def test_a_patch_applied_offline_leaves_the_next_pods_patch_alone() -> None:
-    # The env ops of a container are built once per name and position and shared between pods' patches
-    # (webhook/patch.py): whatever is done to a patched document must not reach them.
+    # The offline applier (jsonpatch) puts the patch's values into the document as they are: whatever is done
+    # to a patched document must not reach the next pod's patch (no building block may be shared).
     case = load_case("user-env-refers-pod-name")
     first = admit(case, case.pod)
     expected = copy.deepcopy(list(first.ops))
     assert any(op["path"].endswith("/env/0") for op in expected), "the case must prepend to an env list"
-    patched = apply_ops(copy.deepcopy(case.pod), first.ops)
+    patched = jsonpatch.apply_patch(copy.deepcopy(case.pod), list(first.ops))
     for container in patched["spec"]["containers"]:
         for entry in container["env"]:
             entry["name"] = "CHANGED"
@@ -250,7 +252,7 @@ def test_mount_path_that_normalises_to_double_slash_is_denied(mount_path: str) -
 
 
 def test_config_mount_path_double_slash_is_refused() -> None:
-    from webhook.errors import ConfigError
+    from webhook.config import ConfigError
 
     with pytest.raises(ConfigError, match="mountPath"):
         config_from_mapping({"defaults": {"mountPath": "//"}})

@@ -12,9 +12,9 @@ import orjson
 import pytest
 
 from tests.server_process import opted_in_review
-from webhook.app import create_app
-from webhook.config import Config
-from webhook.logs import LOGGER_NAME, MAX_BATCH_BYTES, AdmissionLog, JsonFormatter, timestamp
+from webhook.core.config import Config
+from webhook.serving.app import create_app
+from webhook.serving.logs import LOGGER_NAME, MAX_BATCH_BYTES, AdmissionLog, JsonFormatter, timestamp
 
 
 @pytest.mark.parametrize("now", [1764115200.0, 1764115200.999, 1764115201.0005, 1767225599.5, 0.25])

@@ -3,7 +3,7 @@
 Every verdict is either a denial that names the annotation to change, or a patch that applies the way the
 apiserver applies it and gives a pod the apiserver accepts; and a second pass over that pod (defaulted, with
 the built-in plugins re-run, as on reinvocation) changes nothing. The memoized answers the server gives
-(webhook/answers.py, one memo per configuration shared by all examples) are byte for byte a fresh review's,
+(webhook/serving/memo.py, one memo per configuration shared by all examples) are byte for byte a fresh review's,
 for the pod and for a sibling that differs only in what the planner never reads. Derandomized: CI sees the
 same examples.
 """
@@ -27,21 +27,23 @@ from tests.kube_rules import (
     service_account_mount,
     service_account_volume,
 )
-from webhook.annotations import KNOWN_KEYS
-from webhook.answers import Answers, encode_verdict
-from webhook.catalog import ENV_NAMES, PROXY_ENV_NAME
-from webhook.config import Config, config_from_mapping
-from webhook.review import review
+from webhook.config import config_from_mapping
+from webhook.core.annotations import KNOWN_KEYS
+from webhook.core.catalog import ENV_NAMES, PROXY_ENV_NAME
+from webhook.core.config import Config
+from webhook.core.review import review
+from webhook.serving.admission import encode_answer
+from webhook.serving.memo import MemoizedReview
 
 CONFIGS: dict[str, Config] = {
-    "default": config_from_mapping({}),
-    "container-mode": config_from_mapping({"ambassador": {"mode": "container", "disabledNamespaces": ["locked"]}}),
+    "default": config_from_mapping({}).core,
+    "container-mode": config_from_mapping({"ambassador": {"mode": "container", "disabledNamespaces": ["locked"]}}).core,
     "custom": config_from_mapping(
         {
             "annotationPrefix": "podinfo.example.com/",
             "defaults": {"env": ["POD_NAME", "CONTAINER_MEMORY_LIMIT_KIBIBYTES"], "volume": False, "mountPath": "/pod"},
         }
-    ),
+    ).core,
 }
 
 LONG_NAME = "x" * 30 + "-" + "y" * 32  # 63 characters: the longest container name
@@ -245,7 +247,9 @@ def _admit(pod: dict[str, Any], config: Config, namespace: str, *, by_default: b
     return review(pod_create(pod, namespace), config, inject_by_default=by_default)
 
 
-ANSWERS = {name: Answers(config) for name, config in CONFIGS.items()}  # shared: examples hit each other's answers
+ANSWERS = {
+    name: MemoizedReview(config) for name, config in CONFIGS.items()
+}  # shared: examples hit each other's answers
 
 
 def _sibling(pod: dict[str, Any]) -> dict[str, Any]:
@@ -271,7 +275,7 @@ def _check_memoized_answers(pod: dict[str, Any], config_name: str, namespace: st
         request = dataclasses.replace(request, uid=uid)
         hits = answers.hits
         _, body = answers(request, inject_by_default=by_default)
-        assert body == encode_verdict(uid, review(request, config, inject_by_default=by_default))
+        assert body == encode_answer(uid, review(request, config, inject_by_default=by_default))
         if candidate is not pod:
             assert answers.hits == hits + 1, "the sibling was not answered from the memo"
 

@@ -16,7 +16,7 @@ import pytest
 
 from tests.server_process import WebhookServer, opted_in_review
 from webhook.certs import make_certificates, write_certificates
-from webhook.tls import not_after
+from webhook.serving.tls import not_after
 
 REVIEW = opted_in_review("r-1")
 

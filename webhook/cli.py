@@ -11,8 +11,8 @@ import yaml
 
 from . import __version__
 from .certs import DEV_HOSTS, make_certificates, service_names, usable_dev_certificates, write_certificates
-from .config import load_config
-from .errors import ConfigError, Denied
+from .config import ConfigError, load_config
+from .core.errors import Denied
 
 DEV_CERT_DIR = Path("certs")
 
@@ -40,24 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, help="operator configuration (YAML)")
     serve.add_argument("--client-ca", type=Path, help="require apiserver client certificates signed by this CA")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    serve.add_argument(
-        "--workers",
-        type=_positive,
-        default=1,
-        help="worker processes accepting on one socket (default 1; use up to one per core)",
-    )
 
     inject = sub.add_parser("inject", help="inject manifests offline, as the server would")
     inject.add_argument("-f", "--filename", required=True, help="a YAML file of Pods and workloads, or - for stdin")
     inject.add_argument("--config", type=Path, help="operator configuration (YAML)")
     inject.add_argument("--namespace", default="default", help="namespace for objects that name none")
     return parser
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
-    return int(text)
 
 
 def _certs(args: argparse.Namespace) -> int:
@@ -76,9 +64,9 @@ def _certs(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .logs import configure_logging
-    from .server import ServeOptions, build_server
-    from .workers import Supervisor, check_tls_files
+    from .serving.logs import configure_logging
+    from .serving.server import build_server
+    from .serving.settings import ServeOptions
 
     try:
         config = load_config(args.config)
@@ -105,15 +93,10 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
     options = ServeOptions(args.host, args.port, cert, key, args.log_level, args.client_ca)
     try:
-        if args.workers > 1:
-            check_tls_files(options)  # once, here, rather than in each worker
-        else:
-            server = build_server(config, options)
+        server = build_server(config.core, config.server, options)
     except (OSError, ValueError) as error:
         print(f"error: cannot load the TLS certificate/key: {error}", file=sys.stderr)
         return 2
-    if args.workers > 1:
-        return Supervisor(config, options, args.workers).run()
     server.run()
     return 0 if server.started else 1
 
@@ -135,7 +118,7 @@ def _inject(args: argparse.Namespace) -> int:
         print(f"error: {args.filename} is not valid YAML: {error}", file=sys.stderr)
         return 2
     try:
-        result = inject_documents(documents, config, args.namespace)
+        result = inject_documents(documents, config.core, args.namespace)
     except Denied as denial:
         print(f"error: {denial.message}", file=sys.stderr)
         return 1

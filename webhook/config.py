@@ -1,7 +1,8 @@
-"""Operator configuration: read once from YAML at start-up, validated by pydantic, then frozen.
+"""The operator configuration file: YAML read once at start-up, validated by pydantic, then frozen.
 
-Everything that decides images, ports, privileges and resources lives here, out of reach of app teams'
-annotations. An invalid file stops the server at start with a message that names the key.
+The file's schema (the pydantic models below) is the edge; what comes out is plain frozen data: the core's
+Config (webhook/core/config.py) and the server's limits (webhook/serving/settings.py). An invalid file stops
+the server at start with a message that names the key.
 """
 
 from __future__ import annotations
@@ -14,67 +15,41 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .catalog import ENV_NAMES, SEED_ENV
-from .errors import ConfigError
-from .paths import canonical_mount_path, mount_path_problem
-
-DEFAULT_PREFIX = "downward.dev/"
-# registry.k8s.io/kubectl is built and signed by SIG Release for every Kubernetes release (since 1.28), for
-# amd64/arm64/s390x/ppc64le; the seed's luksa/kubectl-proxy:1.6.2 ships a 2017 kubectl and is unmaintained.
-DEFAULT_AMBASSADOR_IMAGE = "registry.k8s.io/kubectl:v1.37.2"
-# The apiserver caps a request body at 3 MiB (etcd's 1.5 MiB object limit, plus encoding); an
-# AdmissionReview wraps the object, and on UPDATE wraps it twice, so 6 MiB never rejects a real review.
-DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
+from .core.catalog import ENV_NAMES, SEED_ENV
+from .core.config import (
+    DEFAULT_AMBASSADOR_IMAGE,
+    DEFAULT_LIMITS,
+    DEFAULT_MOUNT_PATH,
+    DEFAULT_PREFIX,
+    DEFAULT_REQUESTS,
+    AmbassadorConfig,
+    Config,
+)
+from .core.paths import canonical_mount_path, mount_path_problem
+from .serving.settings import DEFAULT_MAX_BODY_BYTES, ServerConfig
 
 _PREFIX_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/$")
 _QUANTITY_RE = re.compile(r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$")
 _RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
-DEFAULT_REQUESTS = (("cpu", "10m"), ("memory", "32Mi"))
-DEFAULT_LIMITS = (("cpu", "200m"), ("memory", "64Mi"))
+
+
+class ConfigError(Exception):
+    """The operator configuration is invalid; the message names the key."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
-class AmbassadorConfig:
-    allowed: bool = True
-    disabled_namespaces: frozenset[str] = frozenset()
-    image: str = DEFAULT_AMBASSADOR_IMAGE
-    image_pull_policy: str = "IfNotPresent"
-    port: int = 8001
-    mode: Literal["native", "container"] = "native"
-    requests: tuple[tuple[str, str], ...] = DEFAULT_REQUESTS
-    limits: tuple[tuple[str, str], ...] = DEFAULT_LIMITS
-    run_as_user: int = 65532
-    name: str = "downward-ambassador"
+class OperatorConfig:
+    """The whole file, frozen: what the core decides with, and what the server runs with."""
 
-
-@dataclass(frozen=True, slots=True)
-class ServerConfig:
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    # Reading a request must finish well inside the apiserver's webhook timeout (default 10 s, chart 5 s).
-    request_timeout_seconds: float = 3.0
-    # Slow clients: the request line and headers must arrive this fast after a connection or a keep-alive.
-    header_timeout_seconds: float = 5.0
-    # Longer than the apiserver's idle-connection timeout (90 s), so we never close a connection it is reusing.
-    keep_alive_seconds: float = 120.0
-    max_connections: int = 1000
-    # On SIGTERM: /readyz fails at once; new requests are still served for this long (endpoints catch up),
-    # then the listener closes and in-flight requests get graceful_timeout_seconds to finish.
-    shutdown_delay_seconds: float = 5.0
-    graceful_timeout_seconds: float = 20.0
-    cert_reload_seconds: float = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class Config:
-    prefix: str = DEFAULT_PREFIX
-    default_env: tuple[str, ...] = SEED_ENV
-    default_volume: bool = True
-    default_mount_path: str = "/etc/downward"
-    ambassador: AmbassadorConfig = field(default_factory=AmbassadorConfig)
+    core: Config = field(default_factory=Config)
     server: ServerConfig = field(default_factory=ServerConfig)
 
 
-# --- the file format (pydantic at the boundary) -------------------------------------------------------------
+# --- the file format ------------------------------------------------------------------------------------------
 
 _STRICT = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
 
@@ -113,7 +88,7 @@ class _DefaultsModel(BaseModel):
     model_config = _STRICT
     env: list[str] = Field(default_factory=lambda: list(SEED_ENV))
     volume: bool = True
-    mount_path: str = Field(default="/etc/downward", alias="mountPath")
+    mount_path: str = Field(default=DEFAULT_MOUNT_PATH, alias="mountPath")
 
     @field_validator("env")
     @classmethod
@@ -144,7 +119,9 @@ class _ServerModel(BaseModel):
     cert_reload_seconds: float = Field(default=2.0, gt=0, alias="certReloadSeconds")
 
 
-class _ConfigModel(BaseModel):
+class ConfigFile(BaseModel):
+    """The YAML document (the Helm chart's `config` value); its JSON schema bounds the chart's."""
+
     model_config = _STRICT
     annotation_prefix: str = Field(default=DEFAULT_PREFIX, alias="annotationPrefix")
     defaults: _DefaultsModel = Field(default_factory=_DefaultsModel)
@@ -158,6 +135,27 @@ class _ConfigModel(BaseModel):
             raise ValueError("must be a DNS subdomain followed by '/', e.g. downward.dev/")
         return value
 
+    def freeze(self) -> OperatorConfig:
+        amb = self.ambassador
+        core = Config(
+            prefix=self.annotation_prefix,
+            default_env=tuple(dict.fromkeys(self.defaults.env)),
+            default_volume=self.defaults.volume,
+            default_mount_path=canonical_mount_path(self.defaults.mount_path),
+            ambassador=AmbassadorConfig(
+                allowed=amb.allowed,
+                disabled_namespaces=frozenset(amb.disabled_namespaces),
+                image=amb.image,
+                image_pull_policy=amb.image_pull_policy,
+                port=amb.port,
+                mode=amb.mode,
+                requests=tuple(amb.resources.requests.items()),
+                limits=tuple(amb.resources.limits.items()),
+                run_as_user=amb.run_as_user,
+            ),
+        )
+        return OperatorConfig(core, ServerConfig(**self.server.model_dump()))
+
 
 def _explain(error: ValidationError) -> str:
     lines = []
@@ -170,41 +168,22 @@ def _explain(error: ValidationError) -> str:
     return "invalid configuration: " + "; ".join(lines)
 
 
-def config_from_mapping(raw: Any) -> Config:
+def config_from_mapping(raw: Any) -> OperatorConfig:
     """Validate a parsed YAML document and freeze it; raises ConfigError naming each bad key."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError("invalid configuration: the top level must be a mapping")
     try:
-        model = _ConfigModel.model_validate(raw, by_alias=True)
+        return ConfigFile.model_validate(raw, by_alias=True).freeze()
     except ValidationError as error:
         raise ConfigError(_explain(error)) from None
-    amb = model.ambassador
-    return Config(
-        prefix=model.annotation_prefix,
-        default_env=tuple(dict.fromkeys(model.defaults.env)),
-        default_volume=model.defaults.volume,
-        default_mount_path=canonical_mount_path(model.defaults.mount_path),
-        ambassador=AmbassadorConfig(
-            allowed=amb.allowed,
-            disabled_namespaces=frozenset(amb.disabled_namespaces),
-            image=amb.image,
-            image_pull_policy=amb.image_pull_policy,
-            port=amb.port,
-            mode=amb.mode,
-            requests=tuple(amb.resources.requests.items()),
-            limits=tuple(amb.resources.limits.items()),
-            run_as_user=amb.run_as_user,
-        ),
-        server=ServerConfig(**model.server.model_dump()),
-    )
 
 
-def load_config(path: Path | None) -> Config:
+def load_config(path: Path | None) -> OperatorConfig:
     """Read the operator's YAML file (or the built-in defaults when there is none)."""
     if path is None:
-        return Config()
+        return OperatorConfig()
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:

@@ -11,13 +11,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .annotations import INJECT
-from .apply import apply_ops
-from .config import Config
-from .errors import BadReview, Denied
-from .pod import view_pod
-from .review import inject_pod
-from .workloads import TEMPLATE_PATHS, misplaced_opt_in, pod_template
+import jsonpatch
+
+from .core.annotations import keys_under
+from .core.config import Config
+from .core.errors import BadReview, Denied
+from .core.pod import view_pod
+from .core.review import PodCreate, review_pod
+from .core.workloads import TEMPLATE_PATHS, misplaced_opt_in, pod_template
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +41,15 @@ def _label(doc: dict[str, Any], index: int) -> str:
 
 def _inject_one(pod: dict[str, Any], namespace: str, config: Config, where: str, warnings: list[str]) -> None:
     try:
-        verdict = inject_pod(view_pod(pod, config.prefix), namespace, config, inject_by_default=False, admitted=False)
-    except Denied as denial:
-        raise Denied(f"{where}: {denial.message}") from None
+        view = view_pod(pod, config.prefix)
     except BadReview as error:
         raise Denied(f"{where}: {error.message}") from None
-    warnings.extend(f"{where}: {w}" for w in verdict.warnings)
-    apply_ops(pod, verdict.ops)
+    answer = review_pod(PodCreate(view, namespace), config, inject_by_default=False, admitted=False)
+    if not answer.allowed:
+        raise Denied(f"{where}: {answer.message}")
+    warnings.extend(f"{where}: {w}" for w in answer.warnings)
+    # The library applies the operations as the apiserver's evanphx/json-patch does (add, replace, "-").
+    jsonpatch.apply_patch(pod, list(answer.ops), in_place=True)
 
 
 def _namespace(doc: dict[str, Any], default: str) -> str:
@@ -67,7 +70,7 @@ def _process(doc: Any, index: int, config: Config, namespace: str, warnings: lis
         _inject_one(doc, _namespace(doc, namespace), config, where, warnings)
     elif (group, kind) in TEMPLATE_PATHS:
         assert isinstance(kind, str)
-        misplaced = misplaced_opt_in(group, kind, doc, config.prefix + INJECT)
+        misplaced = misplaced_opt_in(group, kind, doc, keys_under(config.prefix).inject)
         if misplaced:
             warnings.append(f"{where}: {misplaced}")
         template = pod_template(group, kind, doc)

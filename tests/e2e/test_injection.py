@@ -17,9 +17,9 @@ import pytest
 from tests.e2e.kube import Kube, eventually
 from tests.e2e.registration import RunningWebhook
 from tests.kube_rules import pod_create
-from webhook.catalog import ENV_BY_NAME, FILE_CATALOG, PROXY_ENV_NAME, SEED_ENV
-from webhook.config import Config
-from webhook.review import review
+from webhook.core.catalog import ENV_BY_NAME, FILE_CATALOG, PROXY_ENV_NAME, SEED_ENV
+from webhook.core.config import Config
+from webhook.core.review import review
 
 P = "downward.dev/"
 TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"

@@ -24,8 +24,8 @@ from tests.e2e.kube import Kube, eventually
 from tests.e2e.registration import ISOLATED, MWC_PATH, RunningWebhook, registered, start_server
 from tests.e2e.test_injection import P, assert_injected, pods, seed_pod
 from tests.server_process import free_port
-from webhook.config import Config
-from webhook.plan import ambassador_container
+from webhook.core.build.ambassador import ambassador_container
+from webhook.core.config import Config
 
 ADDED = "added-later"
 

@@ -347,9 +347,9 @@ naming the values to change. Included once, from deployment.yaml.
 {{- if hasKey $server "shutdownDelaySeconds" }}
 {{- $delay = float64 $server.shutdownDelaySeconds }}
 {{- end }}
-{{- $needed := addf (float64 .Values.preStopSleepSeconds) $delay (float64 $timeout) }}
+{{- $needed := addf $delay (float64 $timeout) }}
 {{- if lt (float64 .Values.terminationGracePeriodSeconds) $needed }}
-{{- fail (printf "terminationGracePeriodSeconds (%v) must be at least preStopSleepSeconds + config.server.shutdownDelaySeconds + webhook.timeoutSeconds (%v), or in-flight admission requests are cut off" .Values.terminationGracePeriodSeconds $needed) }}
+{{- fail (printf "terminationGracePeriodSeconds (%v) must be at least config.server.shutdownDelaySeconds + webhook.timeoutSeconds (%v), or in-flight admission requests are cut off" .Values.terminationGracePeriodSeconds $needed) }}
 {{- end }}
 {{- if and .Values.tls.clientCA.enabled .Values.serviceMonitor.enabled (not .Values.serviceMonitor.tlsConfig) }}
 {{- fail "serviceMonitor.tlsConfig must be set when tls.clientCA.enabled: the server then requires a client certificate signed by that CA on every connection, /metrics included (set tlsConfig.cert and tlsConfig.keySecret)" }}

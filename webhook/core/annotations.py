@@ -1,4 +1,4 @@
-"""The pod annotations app teams write, and their parsing into an InjectionRequest.
+"""The pod annotations app teams write: their keys, named once per prefix, and their parsing into a request.
 
 Keys (under the operator's prefix, `downward.dev/` by default):
 
@@ -20,7 +20,7 @@ import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from functools import cache
 
 from .catalog import ENV_BY_NAME, ENV_NAMES
 from .config import Config
@@ -34,21 +34,53 @@ MOUNT_PATH = "mount-path"
 CONTAINERS = "containers"
 AMBASSADOR = "ambassador"
 STATUS = "status"
+USER_KEYS: tuple[str, ...] = (INJECT, ENV, VOLUME, MOUNT_PATH, CONTAINERS, AMBASSADOR)
+KNOWN_KEYS: tuple[str, ...] = (*USER_KEYS, STATUS)
 
-# Annotations of others that the planner reads: a static (mirror) pod is never injected, and kubectl's
+# Annotations of others that the webhook reads: a static (mirror) pod is never injected, and kubectl's
 # default container is set when the ambassador joins spec.containers, unless the user chose one.
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
-FOREIGN_ANNOTATIONS = frozenset((MIRROR_ANNOTATION, DEFAULT_CONTAINER_ANNOTATION))
-
-USER_KEYS: tuple[str, ...] = (INJECT, ENV, VOLUME, MOUNT_PATH, CONTAINERS, AMBASSADOR)
-KNOWN_KEYS: tuple[str, ...] = (*USER_KEYS, STATUS)
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
-class InjectionRequest(NamedTuple):
-    """What the pod asked for, with the operator's defaults filled in (a NamedTuple: see webhook/pod.py)."""
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """The full annotation keys under one prefix (keys_under(prefix) builds them once)."""
+
+    prefix: str
+    inject: str
+    env: str
+    volume: str
+    mount_path: str
+    containers: str
+    ambassador: str
+    status: str
+    user: tuple[str, ...]  # the keys app teams may write, in the order messages list them
+    known: frozenset[str]  # those and the status
+
+
+@cache
+def keys_under(prefix: str) -> Keys:
+    user = tuple(prefix + key for key in USER_KEYS)
+    return Keys(
+        prefix=prefix,
+        inject=prefix + INJECT,
+        env=prefix + ENV,
+        volume=prefix + VOLUME,
+        mount_path=prefix + MOUNT_PATH,
+        containers=prefix + CONTAINERS,
+        ambassador=prefix + AMBASSADOR,
+        status=prefix + STATUS,
+        user=user,
+        known=frozenset((*user, prefix + STATUS)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class InjectionRequest:
+    """What the pod asked for, with the operator's defaults filled in."""
 
     env: tuple[str, ...]
     volume: bool
@@ -68,42 +100,40 @@ class NotRequested:
 def parse(
     annotations: Mapping[str, str], config: Config, *, inject_by_default: bool
 ) -> InjectionRequest | NotRequested:
-    """Read our annotations once; raise Denied with a message naming the annotation, the value and what is accepted."""
-    prefix = config.prefix
-    ours = {key[len(prefix) :]: value for key, value in annotations.items() if key.startswith(prefix)}
-
-    raw_inject = ours.get(INJECT)
-    inject = inject_by_default if raw_inject is None else _boolean(prefix + INJECT, raw_inject)
+    """Read our annotations; raise Denied with a message naming the annotation, the value and what is accepted."""
+    keys = keys_under(config.prefix)
+    raw_inject = annotations.get(keys.inject)
+    inject = inject_by_default if raw_inject is None else _boolean(keys.inject, raw_inject)
     if raw_inject is not None and not inject:
         # An explicit opt-out always wins and is never blocked by a mistake in the other keys.
-        return NotRequested(f"{prefix}{INJECT} is false")
+        return NotRequested(f"{keys.inject} is false")
 
-    _reject_unknown_keys(ours, prefix)
+    _reject_unknown_keys(annotations, keys)
 
     if not inject:
-        set_keys = [prefix + key for key in USER_KEYS if key in ours]
-        warnings = tuple(f'{key} ignored: add {prefix}{INJECT}: "true" to inject' for key in set_keys)
-        return NotRequested(f"no {prefix}{INJECT} annotation", warnings)
+        written = [key for key in keys.user if key in annotations]
+        warnings = tuple(f'{key} ignored: add {keys.inject}: "true" to inject' for key in written)
+        return NotRequested(f"no {keys.inject} annotation", warnings)
 
+    env, volume, mount_path = annotations.get(keys.env), annotations.get(keys.volume), annotations.get(keys.mount_path)
+    containers, ambassador = annotations.get(keys.containers), annotations.get(keys.ambassador)
     return InjectionRequest(
-        env=_env(prefix + ENV, ours[ENV]) if ENV in ours else config.default_env,
-        volume=_boolean(prefix + VOLUME, ours[VOLUME]) if VOLUME in ours else config.default_volume,
-        mount_path=_mount_path(prefix + MOUNT_PATH, ours[MOUNT_PATH])
-        if MOUNT_PATH in ours
-        else config.default_mount_path,
-        containers=_containers(prefix + CONTAINERS, ours[CONTAINERS]) if CONTAINERS in ours else None,
-        ambassador=_boolean(prefix + AMBASSADOR, ours[AMBASSADOR]) if AMBASSADOR in ours else False,
+        env=config.default_env if env is None else _env(keys.env, env),
+        volume=config.default_volume if volume is None else _boolean(keys.volume, volume),
+        mount_path=config.default_mount_path if mount_path is None else _mount_path(keys.mount_path, mount_path),
+        containers=None if containers is None else _containers(keys.containers, containers),
+        ambassador=False if ambassador is None else _boolean(keys.ambassador, ambassador),
     )
 
 
-def _reject_unknown_keys(ours: Mapping[str, str], prefix: str) -> None:
-    for key in ours:
-        if key in KNOWN_KEYS:
+def _reject_unknown_keys(annotations: Mapping[str, str], keys: Keys) -> None:
+    for key in annotations:
+        if not key.startswith(keys.prefix) or key in keys.known:
             continue
-        close = difflib.get_close_matches(key, USER_KEYS, n=1, cutoff=0.6)
-        hint = f"did you mean {prefix}{close[0]}? " if close else ""
-        known = ", ".join(prefix + k for k in USER_KEYS)
-        raise Denied(f"unknown annotation {quote(prefix + key)}: {hint}known annotations: {known}")
+        # Compared without the prefix, which every key shares and would make any two look alike.
+        close = difflib.get_close_matches(key[len(keys.prefix) :], USER_KEYS, n=1, cutoff=0.6)
+        hint = f"did you mean {keys.prefix}{close[0]}? " if close else ""
+        raise Denied(f"unknown annotation {quote(key)}: {hint}known annotations: {', '.join(keys.user)}")
 
 
 def _boolean(annotation: str, value: str) -> bool:

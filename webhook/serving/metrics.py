@@ -1,24 +1,17 @@
-"""Prometheus metrics, in a registry owned by the app (no import-time globals).
-
-With `serve --workers N` (N > 1) every worker process records its values in the files of one directory
-(prometheus_client's multiprocess mode: PROMETHEUS_MULTIPROC_DIR, set by the parent before the workers
-start) and /metrics, whichever worker answers it, renders the sum over all workers' files.
-"""
+"""Prometheus metrics, in a registry owned by the app (no import-time globals); one process per pod."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
 
 # The apiserver's apiserver_admission_webhook_admission_duration_seconds buckets, so the two line up.
 APISERVER_WEBHOOK_BUCKETS = (0.005, 0.025, 0.1, 0.5, 1.0, 2.5, 10.0, 25.0)
 
 
 class Metrics:
-    def __init__(self, registry: CollectorRegistry | None = None, *, multiprocess_dir: Path | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.requests = Counter(
             "downward_webhook_requests",
@@ -49,21 +42,11 @@ class Metrics:
         )
         self._answers_memo = self.answers.labels("memo")
         self._answers_fresh = self.answers.labels("fresh")
-        # Across workers: the earliest expiry among the live workers. Each worker polls the files on its own
-        # schedule, so during a rotation some may still hand out the old certificate: the soonest expiry a
-        # client can be shown is the one to alert on ("max" would hide a worker still on the old pair).
-        # "live": the value of a worker that died (and was replaced) is dropped, not kept as the minimum.
-        # Ignored in a single process.
         self.certificate_expiry = Gauge(
             "downward_webhook_certificate_expiry_timestamp_seconds",
             "When the serving certificate in use expires (Unix time); alert well before it.",
             registry=self.registry,
-            multiprocess_mode="livemin",
         )
-        self._exposed = self.registry
-        if multiprocess_dir is not None:
-            self._exposed = CollectorRegistry()
-            MultiProcessCollector(self._exposed, path=str(multiprocess_dir))  # type: ignore[no-untyped-call]
 
         # Labelled children, looked up once per label set: .labels() costs more than the increment.
         self._request_children: dict[tuple[str, str, str], Any] = {}
@@ -93,4 +76,4 @@ class Metrics:
         (self._answers_memo if memoized else self._answers_fresh).inc()
 
     def render(self) -> bytes:
-        return generate_latest(self._exposed)
+        return generate_latest(self.registry)

@@ -1,16 +1,17 @@
-"""The project's exceptions, all written for the person running `kubectl apply` or starting the server.
+"""The core's exceptions, written for the person running `kubectl apply`.
 
 DownwardError
- ├── Denied        an admission request we refuse: becomes allowed=false, code 400, with this message
- ├── BadReview     the HTTP body is not an AdmissionReview we can answer: becomes HTTP 400
- └── ConfigError   the operator configuration is invalid: the server refuses to start
+ ├── Denied      a pod we refuse: review() turns it into an answer (allowed: false, code 400) with this message
+ └── BadReview   the request is not an AdmissionReview we can answer: HTTP 400 with this reason
+
+(ConfigError, for an invalid operator configuration, lives with the file it is about: webhook/config.py.)
 """
 
 from __future__ import annotations
 
 
 class DownwardError(Exception):
-    """Base of every error this package raises on purpose."""
+    """Base of every error the core raises on purpose."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -22,11 +23,7 @@ class Denied(DownwardError):
 
 
 class BadReview(DownwardError):
-    """The request body is not a well-formed AdmissionReview v1."""
-
-
-class ConfigError(DownwardError):
-    """The operator configuration is invalid; the message names the key."""
+    """The request body is not a well-formed AdmissionReview v1, or its object is not a Pod's shape."""
 
 
 def quote(value: str, limit: int = 80) -> str:

@@ -1,4 +1,4 @@
-"""The AdmissionReview v1 wire format: parse the request once, encode the response with orjson.
+"""The AdmissionReview v1 wire format: parse the request once, encode the answer with orjson.
 
 Only the envelope is checked here; the object stays the decoded dict the apiserver sent.
 """
@@ -6,32 +6,18 @@ Only the envelope is checked here; the object stays the decoded dict the apiserv
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import pybase64
 
-from .errors import BadReview
+from ..core.answer import AdmissionRequest, Answer
+from ..core.errors import BadReview
 
 API_VERSION = "admission.k8s.io/v1"
 KIND = "AdmissionReview"
 WARNING_LIMIT = 119  # the apiserver truncates at 256 runes; kubernetes.io asks for <= 120 characters
 _MAX_UID = 256
-
-
-@dataclass(frozen=True, slots=True)
-class AdmissionRequest:
-    uid: str
-    group: str
-    version: str
-    kind: str
-    sub_resource: str
-    operation: str
-    namespace: str
-    name: str
-    obj: Any
-    dry_run: bool
 
 
 def _text(request: Mapping[str, Any], key: str) -> str:
@@ -117,3 +103,15 @@ def encode_response(
     if audit:
         response["auditAnnotations"] = dict(audit)
     return orjson.dumps({"apiVersion": API_VERSION, "kind": KIND, "response": response})
+
+
+def encode_answer(uid: str, answer: Answer) -> bytes:
+    """The AdmissionReview response for `answer` to the request `uid`."""
+    return encode_response(
+        uid,
+        allowed=answer.allowed,
+        ops=answer.ops,
+        warnings=answer.warnings,
+        audit=answer.audit,
+        message=answer.message,
+    )

@@ -9,7 +9,6 @@ where the apiserver accepts it, so no combination of annotations can produce an 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 
@@ -98,46 +97,8 @@ FILE_CATALOG: tuple[FileField, ...] = (
     FileField("containerMemoryLimitBytes", resource="limits.memory", divisor="1"),
 )
 
-# Tells app containers where the ambassador listens (see docs/annotations.md).
+# Tells app containers where the ambassador listens (README, "The ambassador").
 PROXY_ENV_NAME = "KUBE_API_PROXY_URL"
 
 # Every env var name we could ever add: a user's env var with another name can never collide with ours.
 INJECTABLE_ENV_NAMES: frozenset[str] = frozenset((*ENV_NAMES, PROXY_ENV_NAME))
-
-
-# The entries below are shared between requests: they are serialised, never mutated (offline injection
-# copies what it inserts). What describes the pod is built once, at import; what names the container
-# (resourceFieldRef.containerName) once per container name, as names repeat across pods: a cache hit costs
-# a tenth of building a container's entries, and a new name costs little more than the lookup.
-
-_POD_ENV: dict[str, dict[str, Any]] = {
-    field.name: {"name": field.name, "valueFrom": field.value_from("")}
-    for field in ENV_CATALOG
-    if field.field_path is not None
-}
-_POD_ITEMS: tuple[dict[str, Any] | None, ...] = tuple(
-    field.item("") if field.field_path is not None else None for field in FILE_CATALOG
-)
-
-
-def env_entry(name: str, container: str) -> dict[str, Any]:
-    """The env var `name` of the catalog, as added to `container`."""
-    entry = _POD_ENV.get(name)
-    if entry is None:
-        return {"name": name, "valueFrom": ENV_BY_NAME[name].value_from(container)}
-    return entry
-
-
-@lru_cache(maxsize=4096)
-def env_entries(names: tuple[str, ...], container: str) -> tuple[dict[str, Any], ...]:
-    """The env vars `names` as added to `container`."""
-    return tuple(env_entry(name, container) for name in names)
-
-
-@lru_cache(maxsize=4096)
-def volume_items(container: str) -> list[dict[str, Any]]:
-    """The downwardAPI items describing the pod and `container`."""
-    return [
-        item if item is not None else field.item(container)
-        for item, field in zip(_POD_ITEMS, FILE_CATALOG, strict=True)
-    ]

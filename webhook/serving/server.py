@@ -1,6 +1,6 @@
 """Run the app under uvicorn: TLS only, certificates reloaded live, slow clients cut off, drained on SIGTERM.
 
-One server per process; `serve --workers N` runs N of them under webhook/workers.py.
+One server per process, one process per pod: the chart scales with replicas (docs/operations.md, "Sizing").
 """
 
 from __future__ import annotations
@@ -10,33 +10,26 @@ import logging
 import signal
 import ssl
 import threading
-from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from ..core.config import Config
 from .app import AppState, create_app
-from .config import Config
 from .logs import LOGGER_NAME, log_fields
 from .metrics import Metrics
+from .settings import ServeOptions, ServerConfig
 from .tls import CertificateReloader, harden
 
 
-@dataclass(frozen=True, slots=True)
-class ServeOptions:
-    host: str
-    port: int
-    cert: Path
-    key: Path
-    log_level: str = "info"
-    client_ca: Path | None = None  # verify the apiserver's client certificate against this CA
-
-
 def header_guarded_protocol(timeout: float) -> type[HttpToolsProtocol]:
-    """httptools with a deadline for the request line and headers (uvicorn has none: slowloris)."""
+    """httptools with a deadline for the request line and headers (uvicorn has none: slowloris).
+
+    HttpToolsProtocol is private to uvicorn: pyproject.toml pins the releases this is tested with
+    (tests/test_reliability.py drives it: slow headers, shutdown with kept-alive connections).
+    """
 
     class HeaderGuardedProtocol(HttpToolsProtocol):
         _header_deadline: asyncio.TimerHandle | None = None
@@ -113,11 +106,13 @@ class DrainingServer(uvicorn.Server):
         timer.start()
 
 
-def build_server(config: Config, options: ServeOptions, metrics: Metrics | None = None) -> DrainingServer:
+def build_server(
+    config: Config, limits: ServerConfig, options: ServeOptions, metrics: Metrics | None = None
+) -> DrainingServer:
+    """The uvicorn server of the app, TLS hardened, certificates reloaded; run it with .run()."""
     metrics = metrics if metrics is not None else Metrics()
     state = AppState()
-    app = create_app(config, metrics, state)
-    limits = config.server
+    app = create_app(config, limits, metrics, state)
     extra: dict[str, Any] = {}
     if options.client_ca is not None:
         extra = {"ssl_ca_certs": str(options.client_ca), "ssl_cert_reqs": ssl.CERT_REQUIRED}
