@@ -79,7 +79,7 @@ def test_a_start_after_a_crash_recovers_and_a_stop_leaves_nothing(
         if mode == "detached":
             assert any("killed the node" in line for line in log), log
         assert "Ready" in cluster.kubectl("get", "nodes", "--no-headers")
-        made = (state / "made-dirs").read_text().split()
+        made = (leftovers.SHARED / "made-dirs").read_text().split()
     finally:
         cluster.stop()
 
@@ -89,4 +89,6 @@ def test_a_start_after_a_crash_recovers_and_a_stop_leaves_nothing(
     assert not [d for d in leftovers.cgroup_dirs(cluster.cgroup_root) if d.exists()]
     assert leftovers.read_sysctls() == sysctls
     assert _host_iptables() == iptables
-    assert not [d for d in made if Path(d).exists()]
+    # The mount points are shared with any other cluster still running (the session's): the last one removes them.
+    if not leftovers.mount_point_users():
+        assert not [d for d in made if Path(d).exists()]

@@ -124,11 +124,8 @@ class NodeCluster:
         self.kubectl_path.symlink_to(self.bins.kubectl)
 
         leftovers.make_cgroup_root(self.cgroup_root)
-        sysctls = leftovers.read_sysctls()
         sandbox = self._sandbox = Sandbox.create(procs, self.state)
-        leftovers.record(
-            self.state, holder_pid=sandbox.unshare.popen.pid, cgroup_root=self.cgroup_root, sysctls=sysctls
-        )
+        leftovers.record(self.state, holder_pid=sandbox.unshare.popen.pid, cgroup_root=self.cgroup_root)
         node.set_up_network(sandbox)
         node.write_containerd_config(self.paths, self.bins)
         node.write_kubelet_config(self.paths, self.cgroup_root)

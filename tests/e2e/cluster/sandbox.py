@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.e2e.cluster import leftovers
 from tests.e2e.cluster.procs import ClusterError, Proc, Processes
 
 #: Paths kubelet, containerd and the CNI plugins write whatever their configuration says: a private tmpfs
@@ -84,11 +85,8 @@ class Sandbox:
         return proc
 
     def _private_mounts(self, state: Path) -> None:
-        made = [path for path in PRIVATE_DIRS if not Path(path).exists()]
-        # Recorded before they are made, so that a crash in between still gets them removed (leftovers.py).
-        (state / "made-dirs").write_text("".join(f"{p}\n" for p in made))
+        leftovers.claim_host(state, PRIVATE_DIRS)
         for path in PRIVATE_DIRS:
-            Path(path).mkdir(parents=True, exist_ok=True)
             self.run("mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", path)
 
     def alive(self) -> bool:
