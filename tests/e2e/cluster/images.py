@@ -16,6 +16,7 @@ the webhook's configuration and the seed's manifests use, so that no pull is eve
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -256,14 +257,34 @@ def images(bins: Binaries) -> list[Image]:
 
 
 def build_all(bins: Binaries, log: Callable[[str], None] = print) -> list[Image]:
-    """Build the images whose archive is not cached yet; returns them all."""
+    """Build the images whose archive is not cached yet; returns them all.
+
+    One build at a time on the machine (a lock): buildah's storage is shared, and two checkouts tag the
+    webhook image under one name. Superseded archives and untagged images are pruned, keeping the newest
+    KEEP archives of each image (other checkouts may still use them).
+    """
     CACHE.mkdir(parents=True, exist_ok=True)
     wanted = images(bins)
-    missing = [image for image in wanted if not image.archive.exists()]
-    if missing:
-        buildah = Buildah(CACHE / "buildah")
-        for image in missing:
-            log(f"building image {image.name}")
-            image.build(buildah)
-            buildah.save(image.name, image.archive)
+    with (CACHE / "build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        missing = [image for image in wanted if not image.archive.exists()]
+        if missing:
+            buildah = Buildah(CACHE / "buildah")
+            for image in missing:
+                log(f"building image {image.name}")
+                image.build(buildah)
+                buildah.save(image.name, image.archive)
+            buildah("rmi", "--prune", what="pruning untagged images")
+            for image in wanted:
+                _prune_archives(image)
     return wanted
+
+
+KEEP = 3
+
+
+def _prune_archives(image: Image) -> None:
+    prefix = image.archive.name[: -len(f"{image.key}.tar")]
+    older = sorted(CACHE.glob(f"{prefix}*.tar"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in [p for p in older if p != image.archive][KEEP - 1 :]:
+        old.unlink(missing_ok=True)
