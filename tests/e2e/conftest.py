@@ -27,7 +27,7 @@ if _ROOT not in sys.path:
 
 from tests.chart_helpers import Helm  # noqa: E402
 from tests.e2e.cluster import REPO_ROOT, Binaries, ControlPlane, NodeCluster, ToolchainMissing, find_binaries  # noqa: E402
-from tests.e2e.cluster.chart import install_webhook  # noqa: E402
+from tests.e2e.cluster.chart import install_webhook, wait_for_injection  # noqa: E402
 from tests.e2e.kube import Kube  # noqa: E402
 from tests.e2e.registration import ISOLATED, RunningWebhook, registered, start_server  # noqa: E402
 
@@ -79,6 +79,7 @@ def node_cluster(kube_binaries: Binaries) -> Iterator[NodeCluster]:
     try:
         helm = Helm(kube_binaries.helm, cluster.state / "helm", {"KUBECONFIG": str(cluster.kubeconfig_path)})
         install_webhook(helm, "--set", "webhook.failurePolicy=Fail")
+        wait_for_injection(cluster.api)
         yield cluster
     finally:
         cluster.stop()

@@ -17,7 +17,7 @@ from pathlib import Path
 from tests.chart_helpers import Helm
 from tests.e2e.cluster import leftovers
 from tests.e2e.cluster.binaries import REPO_ROOT, ToolchainMissing, find_binaries
-from tests.e2e.cluster.chart import NAMESPACE, install_webhook
+from tests.e2e.cluster.chart import NAMESPACE, install_webhook, wait_for_injection
 from tests.e2e.cluster.cluster import NodeCluster
 from tests.e2e.cluster.images import build_all
 from tests.e2e.cluster.procs import ClusterError
@@ -39,6 +39,7 @@ def up(state: Path) -> int:
     cluster.start()
     try:
         install_webhook(Helm(cluster.bins.helm, state / "helm", {"KUBECONFIG": str(cluster.kubeconfig_path)}))
+        wait_for_injection(cluster.api)
     except BaseException:
         cluster.stop(keep_state=True)
         raise
