@@ -138,7 +138,8 @@ def test_failure_policy_when_the_webhook_is_down(
     policy: str,
     admitted: bool,
 ) -> None:
-    label = uuid.uuid4().hex[:8]
+    # A letter first: a hex string such as "123e4567" is a number to helm's YAML and the schema refuses it.
+    label = f"l{uuid.uuid4().hex[:8]}"
     namespace = make_namespace(**{ISOLATED: label})
     server = start_server(control_plane, tmp_path)
     values = {"webhook": {"failurePolicy": policy, "namespaceSelector": {"matchLabels": {ISOLATED: label}}}}
