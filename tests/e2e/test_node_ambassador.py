@@ -30,6 +30,19 @@ def _http(pods: Pods, pod: str, path: str) -> tuple[int, str]:
     return int(status), body
 
 
+def _list_once_allowed(pods: Pods, pod: str, namespace: str) -> dict[str, Any]:
+    """Let the default ServiceAccount list pods (a Role and its binding), then list them through the proxy."""
+    pods.kubectl("create", "role", "pod-reader", "--verb=get,list", "--resource=pods")
+    pods.kubectl("create", "rolebinding", "pod-reader", "--role=pod-reader", f"--serviceaccount={namespace}:default")
+
+    def listed() -> dict[str, Any] | None:
+        status, body = _http(pods, pod, f"/api/v1/namespaces/{namespace}/pods")
+        return json.loads(body) if status == 200 else None
+
+    result: dict[str, Any] = eventually("RBAC to allow the pod list", listed, timeout=30)
+    return result
+
+
 def test_the_proxy_answers_as_the_pods_service_account(node_cluster: NodeCluster, node_namespace: str) -> None:
     pods = Pods(node_cluster, node_namespace)
     pod = pods.run(_curl_pod("curl-with-ambassador"))
@@ -50,16 +63,7 @@ def test_the_proxy_answers_as_the_pods_service_account(node_cluster: NodeCluster
     message = json.loads(body)["message"]
     assert f'"system:serviceaccount:{node_namespace}:default" cannot list resource "pods"' in message
 
-    pods.kubectl("create", "role", "pod-reader", "--verb=get,list", "--resource=pods")
-    pods.kubectl(
-        "create", "rolebinding", "pod-reader", "--role=pod-reader", f"--serviceaccount={node_namespace}:default"
-    )
-
-    def listed() -> dict[str, Any] | None:
-        status, body = _http(pods, "curl-with-ambassador", path)
-        return json.loads(body) if status == 200 else None
-
-    pod_list = eventually("RBAC to allow the pod list", listed, timeout=30)
+    pod_list = _list_once_allowed(pods, "curl-with-ambassador", node_namespace)
     assert pod_list["kind"] == "PodList"
     assert [p["metadata"]["name"] for p in pod_list["items"]] == ["curl-with-ambassador"]
 
@@ -143,15 +147,6 @@ def test_without_a_token_the_ambassador_alone_holds_one(node_cluster: NodeCluste
     status, body = _http(pods, "tokenless", path)
     assert status == 403, body  # authenticated as the pod's ServiceAccount, which RBAC does not allow yet
     assert f'"system:serviceaccount:{node_namespace}:default" cannot list' in json.loads(body)["message"]
-    pods.kubectl("create", "role", "pod-reader", "--verb=get,list", "--resource=pods")
-    pods.kubectl(
-        "create", "rolebinding", "pod-reader", "--role=pod-reader", f"--serviceaccount={node_namespace}:default"
-    )
-
-    def listed() -> dict[str, Any] | None:
-        status, body = _http(pods, "tokenless", path)
-        return json.loads(body) if status == 200 else None
-
-    pod_list = eventually("RBAC to allow the pod list", listed, timeout=30)
+    pod_list = _list_once_allowed(pods, "tokenless", node_namespace)
     assert pod_list["kind"] == "PodList"
     assert [p["metadata"]["name"] for p in pod_list["items"]] == ["tokenless"]
