@@ -279,9 +279,45 @@ def test_ambassador_on_a_windows_pod_is_denied() -> None:
     assert "refused for Windows pods" in verdict.message
 
 
-def test_ambassador_without_a_token_volume_is_denied() -> None:
-    case = load_case("bare-pod")  # its ServiceAccount has automountServiceAccountToken: false
-    case.pod["metadata"]["annotations"]["downward.dev/ambassador"] = "true"
-    verdict = admit(case, case.pod)
-    assert not verdict.allowed
-    assert "downward.dev/ambassador" in verdict.message
+@pytest.mark.parametrize(
+    "name", ["ambassador-no-token", "ambassador-no-token-container-mode", "ambassador-automount-false"]
+)
+def test_a_pod_without_a_token_gives_the_token_to_the_ambassador_alone(name: str) -> None:
+    result = run(load_case(name))
+    assert result.patched is not None
+    spec = result.patched["spec"]
+    ours = [v for v in spec["volumes"] if v["name"] == "downward-ambassador-token"]
+    assert len(ours) == 1
+    sources = ours[0]["projected"]["sources"]
+    assert sources[0] == {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}}
+    path = "/var/run/secrets/kubernetes.io/serviceaccount"
+    for container in (*spec["containers"], *spec.get("initContainers", [])):
+        token_mounts = [m for m in container.get("volumeMounts", []) if m["mountPath"] == path]
+        if container["name"] == "downward-ambassador":
+            assert token_mounts == [{"name": "downward-ambassador-token", "mountPath": path, "readOnly": True}]
+        else:
+            assert token_mounts == [], container["name"]
+            assert {"name": "KUBE_API_PROXY_URL", "value": "http://127.0.0.1:8001"} in container["env"]
+    status = yaml.safe_load(result.patched["metadata"]["annotations"]["downward.dev/status"])
+    assert status["tokenVolume"] == "downward-ambassador-token"
+
+
+def test_offline_without_a_token_warns_and_adds_none_unless_the_pod_turns_automount_off() -> None:
+    from webhook.core.pod import view_pod
+    from webhook.core.review import PodCreate, review_pod
+
+    def offline(name: str) -> Answer:
+        case = load_case(name)
+        return review_pod(
+            PodCreate(view_pod(case.pod, "downward.dev/"), "default"),
+            case.config,
+            inject_by_default=False,
+            admitted=False,
+        )
+
+    unknown = offline("ambassador-no-token")
+    assert any("automountServiceAccountToken: false" in w for w in unknown.warnings)
+    assert not any(op["path"] == "/spec/volumes" for op in unknown.ops if "token" in str(op["value"]))
+    known = offline("ambassador-automount-false")
+    assert not any("automountServiceAccountToken" in w for w in known.warnings)
+    assert any("downward-ambassador-token" in str(op["value"]) for op in known.ops)

@@ -295,3 +295,33 @@ def test_reapplied_dump_of_a_live_pod_is_accepted_unchanged(
     assert again["spec"]["initContainers"] == original["spec"]["initContainers"]
     assert again["spec"]["volumes"] == original["spec"]["volumes"]
     assert again["metadata"]["annotations"] == original["metadata"]["annotations"]
+
+
+def test_token_less_pod_gives_the_ambassador_alone_a_token_in_a_restricted_namespace(
+    kube: Kube, webhook: RunningWebhook, make_namespace: Callable[..., str]
+) -> None:
+    namespace = make_namespace(**{"pod-security.kubernetes.io/enforce": "restricted"})
+    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "no-token"}}
+    account["automountServiceAccountToken"] = False
+    kube.must(kube.create(f"/api/v1/namespaces/{namespace}/serviceaccounts", account))
+    pod = seed_pod("tokenless", {P + "inject": "true", P + "ambassador": "true"}, **RESTRICTED_CONTAINER)
+    pod["spec"]["serviceAccountName"] = "no-token"
+    answer = kube.create(pods(namespace), pod)
+    stored = kube.must(answer)
+    assert answer.warnings == ()
+    spec = stored["spec"]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert not [name for name in volumes if name.startswith("kube-api-access-")]
+    sources = volumes["downward-ambassador-token"]["projected"]["sources"]
+    assert sources[0] == {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}}
+    ambassador = spec["initContainers"][0]
+    assert ambassador["name"] == "downward-ambassador"
+    assert {"name": "downward-ambassador-token", "readOnly": True, "mountPath": TOKEN_PATH} in ambassador[
+        "volumeMounts"
+    ]
+    for container in spec["containers"]:
+        mounts = container.get("volumeMounts", [])
+        assert not [m for m in mounts if m["name"] == "downward-ambassador-token" or m["mountPath"] == TOKEN_PATH]
+        assert {"name": PROXY_ENV_NAME, "value": "http://127.0.0.1:8001"} in container["env"]
+    status = json.loads(stored["metadata"]["annotations"][P + "status"])
+    assert status["tokenVolume"] == "downward-ambassador-token"

@@ -30,6 +30,19 @@ def _http(pods: Pods, pod: str, path: str) -> tuple[int, str]:
     return int(status), body
 
 
+def _list_once_allowed(pods: Pods, pod: str, namespace: str) -> dict[str, Any]:
+    """Let the default ServiceAccount list pods (a Role and its binding), then list them through the proxy."""
+    pods.kubectl("create", "role", "pod-reader", "--verb=get,list", "--resource=pods")
+    pods.kubectl("create", "rolebinding", "pod-reader", "--role=pod-reader", f"--serviceaccount={namespace}:default")
+
+    def listed() -> dict[str, Any] | None:
+        status, body = _http(pods, pod, f"/api/v1/namespaces/{namespace}/pods")
+        return json.loads(body) if status == 200 else None
+
+    result: dict[str, Any] = eventually("RBAC to allow the pod list", listed, timeout=30)
+    return result
+
+
 def test_the_proxy_answers_as_the_pods_service_account(node_cluster: NodeCluster, node_namespace: str) -> None:
     pods = Pods(node_cluster, node_namespace)
     pod = pods.run(_curl_pod("curl-with-ambassador"))
@@ -50,16 +63,7 @@ def test_the_proxy_answers_as_the_pods_service_account(node_cluster: NodeCluster
     message = json.loads(body)["message"]
     assert f'"system:serviceaccount:{node_namespace}:default" cannot list resource "pods"' in message
 
-    pods.kubectl("create", "role", "pod-reader", "--verb=get,list", "--resource=pods")
-    pods.kubectl(
-        "create", "rolebinding", "pod-reader", "--role=pod-reader", f"--serviceaccount={node_namespace}:default"
-    )
-
-    def listed() -> dict[str, Any] | None:
-        status, body = _http(pods, "curl-with-ambassador", path)
-        return json.loads(body) if status == 200 else None
-
-    pod_list = eventually("RBAC to allow the pod list", listed, timeout=30)
+    pod_list = _list_once_allowed(pods, "curl-with-ambassador", node_namespace)
     assert pod_list["kind"] == "PodList"
     assert [p["metadata"]["name"] for p in pod_list["items"]] == ["curl-with-ambassador"]
 
@@ -126,3 +130,23 @@ def test_injected_pods_run_in_a_restricted_namespace(node_cluster: NodeCluster, 
     status, _ = _http(pods, "restricted", "/version")
     assert status == 200
     assert pods.env("restricted")["POD_NAME"] == "restricted"
+
+
+def test_without_a_token_the_ambassador_alone_holds_one(node_cluster: NodeCluster, node_namespace: str) -> None:
+    """automountServiceAccountToken: false: the app has no token file, and still lists pods through the proxy."""
+    pods = Pods(node_cluster, node_namespace)
+    manifest = _curl_pod("tokenless")
+    manifest["spec"]["automountServiceAccountToken"] = False
+    pod = pods.run(manifest)
+    assert "downward-ambassador-token" in {v["name"] for v in pod["spec"]["volumes"]}
+    token = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    check = f"if [ -e {token} ]; then echo present; else echo absent; fi; ls -A /var/run/secrets 2>/dev/null | wc -l"
+    assert pods.exec("tokenless", "sh", "-c", check).split() == ["absent", "0"]
+
+    path = f"/api/v1/namespaces/{node_namespace}/pods"
+    status, body = _http(pods, "tokenless", path)
+    assert status == 403, body  # authenticated as the pod's ServiceAccount, which RBAC does not allow yet
+    assert f'"system:serviceaccount:{node_namespace}:default" cannot list' in json.loads(body)["message"]
+    pod_list = _list_once_allowed(pods, "tokenless", node_namespace)
+    assert pod_list["kind"] == "PodList"
+    assert [p["metadata"]["name"] for p in pod_list["items"]] == ["tokenless"]

@@ -20,7 +20,6 @@ def ambassador_mode(
     namespace: str,
     previous: Status,
     warnings: list[str],
-    admitted: bool,
 ) -> str | None:
     """The mode of the ambassador to add ("native" or "container"), None when none is added; raises Denied."""
     if not request.ambassador or previous.ambassador is not None:
@@ -33,16 +32,6 @@ def ambassador_mode(
         raise Denied(
             f'annotation {annotation}: "true" is not accepted: the cluster operator disabled the ambassador '
             f"in namespace {namespace}"
-        )
-    if pod.automount_token is False:
-        raise Denied(
-            f'annotation {annotation}: "true" needs the pod\'s service account token, but '
-            "spec.automountServiceAccountToken is false; remove one of them"
-        )
-    if pod.token_volume is None and admitted:
-        raise Denied(
-            f'annotation {annotation}: "true" needs the pod\'s service account token, but the pod has none '
-            "(its ServiceAccount sets automountServiceAccountToken: false); remove the annotation or mount a token"
         )
     if pod.os_name == "windows":
         raise Denied(

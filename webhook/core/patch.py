@@ -14,6 +14,7 @@ from typing import Any
 from .annotations import DEFAULT_CONTAINER_ANNOTATION, keys_under
 from .build.ambassador import ambassador_container
 from .build.env import env_entries
+from .build.token import token_volume
 from .build.volume import mount, volume
 from .config import Config
 from .plan import ContainerPlan, Plan
@@ -55,6 +56,8 @@ def build_ops(plan: Plan, pod: PodView, config: Config) -> list[Op]:
     ops = [op for container_plan in plan.containers for op in _container_ops(container_plan)]
 
     volumes = [volume(p.volume, p.container.name) for p in plan.containers if p.volume is not None]
+    if plan.token_volume is not None:
+        volumes.append(token_volume(plan.token_volume))
     if volumes and not pod.volume_names:
         ops.append(_add("/spec/volumes", volumes))
     else:
@@ -72,12 +75,12 @@ def build_ops(plan: Plan, pod: PodView, config: Config) -> list[Op]:
             ops.append({"op": verb, "path": f"/metadata/annotations/{escape(key)}", "value": value})
 
     if plan.ambassador is not None:
-        ops.append(_ambassador_op(plan.ambassador, pod, config))
+        ops.append(_ambassador_op(plan.ambassador, pod, config, plan.token_volume or pod.token_volume))
     return ops
 
 
-def _ambassador_op(mode: str, pod: PodView, config: Config) -> Op:
-    container = ambassador_container(config, pod.token_volume)
+def _ambassador_op(mode: str, pod: PodView, config: Config, token: str | None) -> Op:
+    container = ambassador_container(config, token)
     if mode == "container":
         return _add("/spec/containers/-", container)
     if not pod.init_containers:

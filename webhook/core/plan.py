@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from .ambassador_rules import ambassador_mode
 from .annotations import InjectionRequest, keys_under
 from .build.ambassador import proxy_url
+from .build.token import TOKEN_VOLUME_BASE
 from .catalog import ENV_BY_NAME, PROXY_ENV_NAME, EnvField
 from .config import Config
 from .errors import Denied, quote
@@ -40,6 +41,7 @@ class Plan:
     status: Status  # the status annotation after this pass
     default_container: str | None  # kubectl's default container, set when the ambassador joins spec.containers
     warnings: tuple[str, ...]
+    token_volume: str | None = None  # the ambassador's own token volume, added when the pod mounts no token
 
     @property
     def changes_pod(self) -> bool:
@@ -52,12 +54,13 @@ def make_plan(
     """`previous`: the pod's status annotation. `admitted`: the pod has been through ServiceAccount admission
     (every pod the apiserver sends; not manifests injected offline, whose token volume does not exist yet)."""
     warnings: list[str] = []
-    ambassador = ambassador_mode(
-        request, pod, config=config, namespace=namespace, previous=previous, warnings=warnings, admitted=admitted
-    )
+    ambassador = ambassador_mode(request, pod, config=config, namespace=namespace, previous=previous, warnings=warnings)
     proxy = proxy_url(config) if request.ambassador and (ambassador or previous.ambassador) else None
 
     taken_volumes = set(pod.volume_names)
+    token = _token_volume(pod, taken_volumes, warnings, admitted=admitted) if ambassador else None
+    if token is not None:
+        taken_volumes.add(token)
     plans: list[ContainerPlan] = []
     for container in _targets(request, pod, config, previous):
         if container.name in previous.containers:
@@ -81,9 +84,29 @@ def make_plan(
         env=tuple(dict.fromkeys((*previous.env, *request.env))),
         mount_path=request.mount_path if request.volume else previous.mount_path,
         ambassador=ambassador or previous.ambassador,
+        token_volume=token or previous.token_volume,
     )
     in_containers = ambassador == "container" and not pod.default_container_set
-    return Plan(tuple(plans), ambassador, status, pod.containers[0].name if in_containers else None, tuple(warnings))
+    default = pod.containers[0].name if in_containers else None
+    return Plan(tuple(plans), ambassador, status, default, tuple(warnings), token)
+
+
+def _token_volume(pod: PodView, taken: set[str], warnings: list[str], *, admitted: bool) -> str | None:
+    """The name of the ambassador's own token volume, None when it mounts the pod's (kube-api-access-*).
+
+    With automountServiceAccountToken: false on the pod, ServiceAccount admission added nothing, whatever
+    the volumes are called. Offline (not admitted) only that case is known: the ServiceAccount decides the rest,
+    and a manifest injected offline is not injected again on the server, so the warning says how to be sure.
+    """
+    if pod.automount_token is not False and pod.token_volume is not None:
+        return None
+    if pod.automount_token is not False and not admitted:
+        warnings.append(
+            "ambassador: gets a token only if the ServiceAccount mounts one; else set "
+            "automountServiceAccountToken: false on the pod"
+        )
+        return None
+    return _free_name(TOKEN_VOLUME_BASE, taken)
 
 
 def _targets(request: InjectionRequest, pod: PodView, config: Config, previous: Status) -> list[ContainerView]:
@@ -149,6 +172,11 @@ def _volume_name(container: str, taken: set[str]) -> str:
     if len(base) > 63:
         digest = hashlib.sha256(container.encode()).hexdigest()[:8]
         base = f"downward-{container[:44].rstrip('-')}-{digest}"
+    return _free_name(base, taken)
+
+
+def _free_name(base: str, taken: set[str]) -> str:
+    """`base`, or numbered (-2, -3, ...) until no volume of the pod has that name."""
     candidate, number = base, 2
     while candidate in taken:
         suffix = f"-{number}"

@@ -15,16 +15,18 @@ class Status:
     env: tuple[str, ...] = ()
     mount_path: str | None = None
     ambassador: str | None = None  # the mode ("native" or "container") when one was added
+    token_volume: str | None = None  # the ambassador's own token volume, when the pod had no token
 
     def encode(self) -> str:
-        return orjson.dumps(
-            {
-                "containers": list(self.containers),
-                "env": list(self.env),
-                "mountPath": self.mount_path,
-                "ambassador": self.ambassador,
-            }
-        ).decode()
+        fields: dict[str, object] = {
+            "containers": list(self.containers),
+            "env": list(self.env),
+            "mountPath": self.mount_path,
+            "ambassador": self.ambassador,
+        }
+        if self.token_volume is not None:  # written only when set: every other status stays as it always was
+            fields["tokenVolume"] = self.token_volume
+        return orjson.dumps(fields).decode()
 
 
 def decode_status(annotation: str, value: str | None) -> Status:
@@ -42,6 +44,7 @@ def decode_status(annotation: str, value: str | None) -> Status:
     env = raw.get("env", [])
     mount_path = raw.get("mountPath")
     ambassador = raw.get("ambassador")
+    token_volume = raw.get("tokenVolume")
     if not (
         isinstance(containers, list)
         and all(isinstance(c, str) for c in containers)
@@ -49,6 +52,7 @@ def decode_status(annotation: str, value: str | None) -> Status:
         and all(isinstance(e, str) for e in env)
         and (mount_path is None or isinstance(mount_path, str))
         and ambassador in (None, "native", "container")
+        and (token_volume is None or isinstance(token_volume, str))
     ):
         raise Denied(problem)
-    return Status(tuple(containers), tuple(env), mount_path, ambassador)
+    return Status(tuple(containers), tuple(env), mount_path, ambassador, token_volume)

@@ -15,7 +15,8 @@ def proxy_url(config: Config) -> str:
 
 
 def ambassador_container(config: Config, token_volume: str | None) -> dict[str, Any]:
-    """The container, mounting `token_volume` (the pod's kube-api-access-*) where kubectl looks for a token.
+    """The container, mounting `token_volume` (the pod's kube-api-access-*, or our own from build/token.py)
+    where kubectl's in-cluster config looks for a token.
 
     ServiceAccount admission ran before us and mounted the token into the containers it saw; ours is new,
     so it mounts the same volume itself (read-only, where kubectl's in-cluster config looks for it).
