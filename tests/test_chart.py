@@ -40,7 +40,6 @@ from tests.chart_helpers import (
 )
 from webhook.cli import _parser as cli_parser
 from webhook.config import ConfigFile, OperatorConfig, config_from_mapping
-from webhook.core.catalog import ENV_NAMES
 from webhook.core.config import AmbassadorConfig, Config
 from webhook.core.errors import Denied
 from webhook.core.workloads import WORKLOAD_KINDS
@@ -645,7 +644,11 @@ BAD_VALUES = [
     ({"tls": {"mode": "vault"}}, ["/tls/mode", "'chart', 'certManager', 'secret'"]),
     ({"tls": {"mode": "secret"}}, ["/tls/secretName", "/tls/caBundle"]),
     ({"config": {"bogus": 1}}, ["/config", "'bogus' not allowed"]),
-    ({"config": {"defaults": {"env": ["BOGUS"]}}}, ["/config/defaults/env/0", "'POD_NAME'"]),
+    # Any env var name: the default set may name the operator's catalog entries (the server checks the names).
+    ({"config": {"defaults": {"env": ["1BOGUS"]}}}, ["/config/defaults/env/0", "1BOGUS"]),
+    ({"config": {"catalog": [{"name": "A", "value": "x", "fieldPath": "metadata.name"}]}}, ["/config/catalog/0"]),
+    ({"config": {"catalog": [{"name": "A", "resource": "limits.cpu"}]}}, ["/config/catalog/0"]),
+    ({"config": {"otel": {"namespaces": "shop"}}}, ["/config/otel/namespaces"]),
     ({"config": {"annotationPrefix": "Downward"}}, ["/config/annotationPrefix", "does not match pattern"]),
     ({"config": {"ambassador": {"mode": "sidecar"}}}, ["/config/ambassador/mode", "'native', 'container'"]),
     ({"podDisruptionBudget": {"maxUnavailable": "half"}}, ["/podDisruptionBudget/maxUnavailable"]),
@@ -726,7 +729,8 @@ def test_schema_is_strict_and_documented() -> None:
 def test_schema_mirrors_the_server_config() -> None:
     config = json.loads((CHART_DIR / "values.schema.json").read_text(encoding="utf-8"))["properties"]["config"]
     properties = config["properties"]
-    assert properties["defaults"]["properties"]["env"]["items"]["enum"] == list(ENV_NAMES)
+    # No enum: the default set may name the operator's catalog entries, which the server checks at start.
+    assert "enum" not in properties["defaults"]["properties"]["env"]["items"]
     ambassador = properties["ambassador"]["properties"]
     hints = typing.get_type_hints(AmbassadorConfig)
     assert ambassador["mode"]["enum"] == list(typing.get_args(hints["mode"]))
@@ -747,10 +751,11 @@ BOUNDS = ("type", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMa
 # chart's schema states them as JSON Schema, and tests/test_config.py checks the server's side.
 PYTHON_VALIDATED = {
     "config.annotationPrefix": {"maxLength"},
-    "config.defaults.env[]": {"enum"},
+    "config.defaults.env[]": {"pattern"},
     "config.defaults.mountPath": {"maxLength"},
     # Only the chart checks these: the server takes any string as a namespace name (and matches none).
     "config.ambassador.disabledNamespaces[]": {"maxLength"},
+    "config.otel.namespaces[]": {"maxLength"},
 }
 
 

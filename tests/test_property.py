@@ -31,6 +31,7 @@ from webhook.config import config_from_mapping
 from webhook.core.annotations import KNOWN_KEYS
 from webhook.core.catalog import ENV_NAMES, PROXY_ENV_NAME
 from webhook.core.config import Config
+from webhook.core.otel import keys_of
 from webhook.core.review import review
 from webhook.serving.admission import encode_answer
 from webhook.serving.memo import MemoizedReview
@@ -44,6 +45,18 @@ CONFIGS: dict[str, Config] = {
             "defaults": {"env": ["POD_NAME", "CONTAINER_MEMORY_LIMIT_KIBIBYTES"], "volume": False, "mountPath": "/pod"},
         }
     ).core,
+    # Issue 17: the operator's own entries, one in the default set, and otel on by default in "default".
+    "catalog-otel": config_from_mapping(
+        {
+            "catalog": [
+                {"name": "CLUSTER_NAME", "value": "prod-eu"},
+                {"name": "POD_TEAM", "fieldPath": "metadata.labels['team']"},
+                {"name": "EPHEMERAL_MIB", "resource": "limits.ephemeral-storage", "divisor": "1Mi"},
+            ],
+            "defaults": {"env": ["POD_NAME", "CLUSTER_NAME"]},
+            "otel": {"namespaces": ["default"]},
+        }
+    ).core,
 }
 
 LONG_NAME = "x" * 30 + "-" + "y" * 32  # 63 characters: the longest container name
@@ -52,7 +65,8 @@ CONTAINER_NAMES = st.sampled_from(["app", "main", "web", "sidecar", "setup", "do
 )
 USER_VOLUMES = ["data", "cache", "downward-main", "downward-app", "downward-ambassador-2", "downward-" + "x" * 30]
 MOUNT_PATHS = ["/data", "/etc/downward", "/etc/downward/", "/pod", "/var/cache", "/run/podinfo", "/etc/config"]
-OTHER_ENV = [PROXY_ENV_NAME, "GREETING", "APP_MODE", "_PRIVATE", "my.dotted-name"]
+OTHER_ENV = [PROXY_ENV_NAME, "GREETING", "APP_MODE", "_PRIVATE", "my.dotted-name", "OTEL_RESOURCE_ATTRIBUTES",
+             "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES_POD_NAME", "APP_VERSION", "TEAM", "CLUSTER_NAME"]  # fmt: skip
 OTHER_ANNOTATION_KEYS = ["example.com/team", "a~b/c~1", "odd/key~0", "kubectl.kubernetes.io/default-container", "plain"]
 
 
@@ -95,7 +109,21 @@ def env_lists(draw: st.DrawFn, container: str) -> list[dict[str, Any]]:
     for name in names:
         if draw(st.booleans()):
             entries.append(
-                {"name": name, "value": draw(st.sampled_from(["x", "", "$(POD_NAME)-suffix", "http://127.0.0.1:8001"]))}
+                {
+                    "name": name,
+                    "value": draw(
+                        st.sampled_from(
+                            [
+                                "x",
+                                "",
+                                "$(POD_NAME)-suffix",
+                                "http://127.0.0.1:8001",
+                                "service.name=mine,k8s.pod.name=p",
+                                "a=b,",
+                            ]
+                        )
+                    ),
+                }
             )
         else:
             entries.append({"name": name, "valueFrom": draw(_value_from(container))})
@@ -192,6 +220,17 @@ def annotation_maps(draw: st.DrawFn, prefix: str, names: list[str]) -> dict[str,
         ),
         "containers": (targets, st.sampled_from(["", "ghost", "Bad_Name", "app,ghost"]), 2),
         "ambassador": (st.sampled_from(["true", "false"]), st.just("nope"), 1),
+        "otel": (st.sampled_from(["true", "false", "True"]), st.just("on"), 1),
+        "env-from-labels": (
+            st.sampled_from(["app.kubernetes.io/version=APP_VERSION", "team", "team,app", "example.com/x=X"]),
+            st.sampled_from(["team,TEAM", "-bad", "a=POD_NAME", "a=1A", "", "a=CLUSTER_NAME"]),
+            2,
+        ),
+        "env-from-annotations": (
+            st.sampled_from(["example.com/team", "plain=PLAIN"]),
+            st.sampled_from(["a b", "x=OTEL_SERVICE_NAME"]),
+            3,
+        ),
         "status": (_status_values(names), st.sampled_from(["injected", "{}", "[]", '{"containers":[1]}', "null"]), 8),
         "injct": (st.just("true"), st.just("true"), 15),
         "volumes": (st.just("false"), st.just("false"), 15),
@@ -236,6 +275,22 @@ def scenarios(draw: st.DrawFn) -> tuple[str, bool, str, dict[str, Any]]:
         metadata["name"] = "pod-1"
     else:
         metadata["generateName"] = "web-7d9f8b6c5d-"
+        if draw(st.booleans()):
+            metadata["ownerReferences"] = [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "ReplicaSet",
+                    "name": "web-7d9f8b6c5d",
+                    "uid": "u-1",
+                    "controller": True,
+                }
+            ]
+    labels = draw(
+        st.sampled_from([{}, {"pod-template-hash": "7d9f8b6c5d"}, {"app.kubernetes.io/name": "shop", "team": "a"},
+                         {"app.kubernetes.io/version": "1.4.2", "pod-template-hash": "7d9f8b6c5d"}])
+    )  # fmt: skip
+    if labels:
+        metadata["labels"] = labels
     annotations = draw(annotation_maps(prefix, names))
     if annotations is not None:
         metadata["annotations"] = annotations
@@ -253,12 +308,13 @@ ANSWERS = {
 
 
 def _sibling(pod: dict[str, Any]) -> dict[str, Any]:
-    """The next pod of the same ReplicaSet, as far as the planner can tell: other name, image, labels, env values."""
+    """The next pod of the same ReplicaSet, as far as the planner can tell: other name, image, labels but those
+    otel reads (the ReplicaSet's own), env values."""
     sibling = copy.deepcopy(pod)
     metadata = sibling["metadata"]
     metadata.pop("name", None)
-    metadata["generateName"] = "web-5c6d7e8f9a-"
-    metadata["labels"] = {"pod-template-hash": "5c6d7e8f9a"}
+    metadata["generateName"] = "web-7d9f8b6c5d-"
+    metadata["labels"] = {**metadata.get("labels", {}), "example.com/rollout": "2"}
     if isinstance(metadata.get("annotations"), dict):
         metadata["annotations"]["example.com/restarted-at"] = "2026-11-25T10:00:00Z"
     for container in sibling["spec"]["containers"]:
@@ -278,6 +334,25 @@ def _check_memoized_answers(pod: dict[str, Any], config_name: str, namespace: st
         assert body == encode_answer(uid, review(request, config, inject_by_default=by_default))
         if candidate is not pod:
             assert answers.hits == hits + 1, "the sibling was not answered from the memo"
+
+
+def _check_user_env_kept(pod: dict[str, Any], patched: dict[str, Any]) -> None:
+    """Every env entry the user wrote is still there, in order; a value changes only by keys appended to the
+    user's own OTEL_RESOURCE_ATTRIBUTES (never one of theirs changed)."""
+    for kind in ("initContainers", "containers"):
+        after = {c["name"]: c for c in patched["spec"].get(kind, [])}
+        for container in pod["spec"].get(kind, []):
+            mine = container.get("env") or []
+            theirs = [e for e in after[container["name"]].get("env", []) if any(e["name"] == m["name"] for m in mine)]
+            kept = [e for e in theirs if e in mine or e["name"] == "OTEL_RESOURCE_ATTRIBUTES"]
+            assert len(kept) >= len(mine), f"{container['name']}: an env entry of the user's is gone"
+            for before in mine:
+                now = next(e for e in theirs if e["name"] == before["name"])
+                if now != before:
+                    event("the user's OTEL_RESOURCE_ATTRIBUTES extended")
+                    assert before["name"] == "OTEL_RESOURCE_ATTRIBUTES"
+                    assert now["value"].startswith(before["value"].rstrip(","))
+                    assert set(keys_of(before["value"])) <= set(keys_of(now["value"]))
 
 
 @settings(
@@ -314,6 +389,8 @@ def test_every_verdict_is_a_clear_denial_or_a_patch_the_apiserver_accepts(
             assert patched["metadata"].get("annotations", {}).get(config.prefix + key) == (
                 (pod["metadata"].get("annotations") or {}).get(config.prefix + key)
             ), "the webhook rewrote one of the user's annotations"
+
+    _check_user_env_kept(pod, patched)
 
     again = _admit(as_reinvoked(patched), config, namespace, by_default=by_default)
     assert again.allowed, again.message

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .core.catalog import ENV_NAMES, SEED_ENV
+from .core.annotations import ENV_NAME_RE, qualified_name_problem
+from .core.catalog import ENV_BY_NAME, ENV_NAMES, SEED_ENV, EnvField
 from .core.config import (
     DEFAULT_AMBASSADOR_IMAGE,
     DEFAULT_LIMITS,
@@ -31,6 +32,17 @@ from .serving.settings import DEFAULT_MAX_BODY_BYTES, ServerConfig
 _PREFIX_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/$")
 _QUANTITY_RE = re.compile(r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$")
 _RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
+# What the apiserver accepts in an env var (pkg/apis/core/validation: validEnvDownwardAPIFieldPathExpressions,
+# validContainerResourceFieldPathExpressions, validContainerResourceDivisorForCPU/ForMemory; compared by the
+# divisor's canonical string, so "1024" is refused where "1Ki" is accepted).
+_ENV_FIELD_PATHS = (
+    "metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName", "spec.serviceAccountName",
+    "status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs",
+)  # fmt: skip
+_SUBSCRIPTED = re.compile(r"^metadata\.(labels|annotations)\['(.*)'\]$")
+_ENV_RESOURCES = tuple(f"{kind}.{name}" for kind in ("limits", "requests") for name in _RESOURCE_NAMES)
+_CPU_DIVISORS = ("1m", "1")
+_MEMORY_DIVISORS = ("1", *(f"1{unit}" for unit in ("k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei")))
 
 
 class ConfigError(Exception):
@@ -84,19 +96,67 @@ class _AmbassadorModel(BaseModel):
     run_as_user: int = Field(default=65532, ge=1, alias="runAsUser")
 
 
+class _CatalogEntryModel(BaseModel):
+    """An env var the operator adds to the catalog: a name and exactly one source."""
+
+    model_config = _STRICT
+    name: str
+    field_path: str | None = Field(default=None, alias="fieldPath")
+    resource: str | None = None
+    divisor: str | None = None
+    value: str | None = None
+
+    def problem(self) -> str | None:
+        """What the apiserver (or the catalog) would refuse in this entry; None when it is fine."""
+        if not ENV_NAME_RE.match(self.name):
+            return "the name must be letters, digits, '_', '-' or '.', not starting with a digit"
+        if self.name in ENV_BY_NAME:
+            return "shadows the built-in catalog entry of that name; choose another name"
+        sources = [s for s in (self.field_path, self.resource, self.value) if s is not None]
+        if len(sources) != 1 or (self.divisor is not None and self.resource is None):
+            return "exactly one of fieldPath, resource (with divisor) or value"
+        if self.field_path is not None:
+            return self._field_path_problem(self.field_path)
+        if self.resource is not None:
+            return self._resource_problem(self.resource, self.divisor)
+        return None
+
+    @staticmethod
+    def _field_path_problem(path: str) -> str | None:
+        subscripted = _SUBSCRIPTED.match(path)
+        if path in _ENV_FIELD_PATHS or (subscripted and not qualified_name_problem(subscripted.group(2))):
+            return None
+        return (
+            f"fieldPath {path!r} is not allowed in env; accepted: {', '.join(_ENV_FIELD_PATHS)}, "
+            "metadata.labels['<key>'], metadata.annotations['<key>']"
+        )
+
+    @staticmethod
+    def _resource_problem(resource: str, divisor: str | None) -> str | None:
+        if resource not in _ENV_RESOURCES:
+            return f"resource {resource!r} is not one of {', '.join(_ENV_RESOURCES)}"
+        accepted = _CPU_DIVISORS if resource.endswith(".cpu") else _MEMORY_DIVISORS
+        if divisor not in accepted:
+            return f"divisor {divisor!r} is not accepted for {resource}; use one of {', '.join(accepted)}"
+        return None
+
+    def freeze(self) -> EnvField:
+        return EnvField(
+            self.name, field_path=self.field_path, resource=self.resource, divisor=self.divisor, value=self.value
+        )
+
+
+class _OtelModel(BaseModel):
+    model_config = _STRICT
+    # On the namespace-wide path (/mutate-namespace), pods in these namespaces get downward.dev/otel by default.
+    namespaces: list[str] = Field(default_factory=list)
+
+
 class _DefaultsModel(BaseModel):
     model_config = _STRICT
     env: list[str] = Field(default_factory=lambda: list(SEED_ENV))
     volume: bool = True
     mount_path: str = Field(default=DEFAULT_MOUNT_PATH, alias="mountPath")
-
-    @field_validator("env")
-    @classmethod
-    def _env_names(cls, value: list[str]) -> list[str]:
-        unknown = [name for name in value if name not in ENV_NAMES]
-        if unknown:
-            raise ValueError(f"unknown env var(s) {', '.join(unknown)}; accepted: {', '.join(ENV_NAMES)}")
-        return value
 
     @field_validator("mount_path")
     @classmethod
@@ -127,6 +187,30 @@ class ConfigFile(BaseModel):
     defaults: _DefaultsModel = Field(default_factory=_DefaultsModel)
     ambassador: _AmbassadorModel = Field(default_factory=_AmbassadorModel)
     server: _ServerModel = Field(default_factory=_ServerModel)
+    catalog: list[_CatalogEntryModel] = Field(default_factory=list)
+    otel: _OtelModel = Field(default_factory=_OtelModel)
+
+    @field_validator("catalog")
+    @classmethod
+    def _catalog(cls, entries: list[_CatalogEntryModel]) -> list[_CatalogEntryModel]:
+        # A bad entry stops the server, named; never skipped (an app would start without its variable).
+        seen: set[str] = set()
+        for index, entry in enumerate(entries):
+            if entry.name in seen:
+                raise ValueError(f"entry {index} ({entry.name}) is defined twice")
+            seen.add(entry.name)
+            problem = entry.problem()
+            if problem:
+                raise ValueError(f"entry {index} ({entry.name}): {problem}")
+        return entries
+
+    @model_validator(mode="after")
+    def _default_env(self) -> ConfigFile:
+        accepted = (*ENV_NAMES, *(entry.name for entry in self.catalog))
+        unknown = [name for name in self.defaults.env if name not in accepted]
+        if unknown:
+            raise ValueError(f"defaults.env: unknown env var(s) {', '.join(unknown)}; accepted: {', '.join(accepted)}")
+        return self
 
     @field_validator("annotation_prefix")
     @classmethod
@@ -153,6 +237,8 @@ class ConfigFile(BaseModel):
                 limits=tuple(amb.resources.limits.items()),
                 run_as_user=amb.run_as_user,
             ),
+            extra_env=tuple(entry.freeze() for entry in self.catalog),
+            otel_namespaces=frozenset(self.otel.namespaces),
         )
         return OperatorConfig(core, ServerConfig(**self.server.model_dump()))
 
@@ -160,11 +246,11 @@ class ConfigFile(BaseModel):
 def _explain(error: ValidationError) -> str:
     lines = []
     for problem in error.errors():
-        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        key = ".".join(str(part) for part in problem["loc"])
         message = str(problem["msg"]).removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
             message = "unknown key"
-        lines.append(f"{key}: {message}")
+        lines.append(f"{key}: {message}" if key else message)  # a check across keys names them itself
     return "invalid configuration: " + "; ".join(lines)
 
 

@@ -17,7 +17,7 @@ from .core.annotations import keys_under
 from .core.config import Config
 from .core.errors import BadReview, Denied
 from .core.pod import view_pod
-from .core.review import PodCreate, review_pod
+from .core.review import PodCreate, operator_env_names, review_pod
 from .core.workloads import TEMPLATE_PATHS, misplaced_opt_in, pod_template
 
 
@@ -41,7 +41,7 @@ def _label(doc: dict[str, Any], index: int) -> str:
 
 def _inject_one(pod: dict[str, Any], namespace: str, config: Config, where: str, warnings: list[str]) -> None:
     try:
-        view = view_pod(pod, config.prefix)
+        view = view_pod(pod, config.prefix, operator_env_names(config), otel_anywhere=bool(config.otel_namespaces))
     except BadReview as error:
         raise Denied(f"{where}: {error.message}") from None
     answer = review_pod(PodCreate(view, namespace), config, inject_by_default=False, admitted=False)

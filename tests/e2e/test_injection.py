@@ -301,8 +301,12 @@ def test_token_less_pod_gives_the_ambassador_alone_a_token_in_a_restricted_names
     kube: Kube, webhook: RunningWebhook, make_namespace: Callable[..., str]
 ) -> None:
     namespace = make_namespace(**{"pod-security.kubernetes.io/enforce": "restricted"})
-    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "no-token"}}
-    account["automountServiceAccountToken"] = False
+    account = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": "no-token"},
+        "automountServiceAccountToken": False,
+    }
     kube.must(kube.create(f"/api/v1/namespaces/{namespace}/serviceaccounts", account))
     pod = seed_pod("tokenless", {P + "inject": "true", P + "ambassador": "true"}, **RESTRICTED_CONTAINER)
     pod["spec"]["serviceAccountName"] = "no-token"

@@ -14,12 +14,20 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class EnvField:
-    """One env var: a pod field (fieldRef) or a resource of the container it lands in (resourceFieldRef)."""
+    """One env var: a pod field (fieldRef), a resource of the container it lands in (resourceFieldRef), or a
+    literal value (only the operator's own entries, e.g. CLUSTER_NAME: see webhook/config.py)."""
 
     name: str
     field_path: str | None = None
     resource: str | None = None
     divisor: str | None = None
+    value: str | None = None
+
+    def entry(self, container: str) -> dict[str, Any]:
+        """The whole env entry for `container`."""
+        if self.value is not None:
+            return {"name": self.name, "value": self.value}
+        return {"name": self.name, "valueFrom": self.value_from(container)}
 
     def value_from(self, container: str) -> dict[str, Any]:
         # Emitted in the apiserver's defaulted form (apiVersion, canonical divisor) so that a pod read back
@@ -30,9 +38,20 @@ class EnvField:
 
     @property
     def source(self) -> str:
+        if self.value is not None:
+            return f"value {self.value!r}"
         if self.field_path is not None:
             return self.field_path
         return f"{self.resource} (divisor {self.divisor})"
+
+
+def label_field(name: str, key: str) -> EnvField:
+    """An env var holding one label: the subscripted form is the only one the apiserver allows in env."""
+    return EnvField(name, field_path=f"metadata.labels['{key}']")
+
+
+def annotation_field(name: str, key: str) -> EnvField:
+    return EnvField(name, field_path=f"metadata.annotations['{key}']")
 
 
 ENV_CATALOG: tuple[EnvField, ...] = (
@@ -100,5 +119,18 @@ FILE_CATALOG: tuple[FileField, ...] = (
 # Tells app containers where the ambassador listens (README, "The ambassador").
 PROXY_ENV_NAME = "KUBE_API_PROXY_URL"
 
-# Every env var name we could ever add: a user's env var with another name can never collide with ours.
-INJECTABLE_ENV_NAMES: frozenset[str] = frozenset((*ENV_NAMES, PROXY_ENV_NAME))
+# downward.dev/otel: the OpenTelemetry SDKs' variables, and the helpers that carry the values known only after
+# admission into OTEL_RESOURCE_ATTRIBUTES by $(VAR) reference. The helper names are the OpenTelemetry
+# Operator's own (pkg/instrumentation/sdk.go), so a pod seen by both tools gets one set, not two.
+OTEL_RESOURCE_ATTRIBUTES = "OTEL_RESOURCE_ATTRIBUTES"
+OTEL_SERVICE_NAME = "OTEL_SERVICE_NAME"
+OTEL_HELPERS: tuple[EnvField, ...] = (
+    EnvField("OTEL_RESOURCE_ATTRIBUTES_POD_NAME", field_path="metadata.name"),
+    EnvField("OTEL_RESOURCE_ATTRIBUTES_POD_UID", field_path="metadata.uid"),
+    EnvField("OTEL_RESOURCE_ATTRIBUTES_NODE_NAME", field_path="spec.nodeName"),
+)
+OTEL_ENV_NAMES: tuple[str, ...] = (*(h.name for h in OTEL_HELPERS), OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES)
+
+# Every env var name of the built-in catalog we could add: a user's env var with another name can never
+# collide with ours (the pod's own env-from-labels names and the operator's entries are added per pod/config).
+INJECTABLE_ENV_NAMES: frozenset[str] = frozenset((*ENV_NAMES, PROXY_ENV_NAME, *OTEL_ENV_NAMES))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .catalog import SEED_ENV
+from .catalog import ENV_BY_NAME, ENV_CATALOG, SEED_ENV, EnvField
 
 DEFAULT_PREFIX = "downward.dev/"
 # registry.k8s.io/kubectl is built and signed by SIG Release for every Kubernetes release (since 1.28), for
@@ -39,10 +39,25 @@ class AmbassadorConfig:
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    """The annotation prefix, the defaults an annotation may override, and the ambassador."""
+    """The annotation prefix, the defaults an annotation may override, the ambassador, the operator's own env
+    catalog entries (checked at start by webhook/config.py: names unique, none a built-in's) and the namespaces
+    where the namespace-wide path turns downward.dev/otel on by default."""
 
     prefix: str = DEFAULT_PREFIX
     default_env: tuple[str, ...] = SEED_ENV
     default_volume: bool = True
     default_mount_path: str = DEFAULT_MOUNT_PATH
     ambassador: AmbassadorConfig = field(default_factory=AmbassadorConfig)
+    extra_env: tuple[EnvField, ...] = ()
+    otel_namespaces: frozenset[str] = frozenset()
+
+    @property
+    def env_catalog(self) -> tuple[EnvField, ...]:
+        """The built-in entries, then the operator's (what "all" means)."""
+        return (*ENV_CATALOG, *self.extra_env)
+
+    def env_field(self, name: str) -> EnvField | None:
+        found = ENV_BY_NAME.get(name)
+        if found is not None or not self.extra_env:
+            return found
+        return next((f for f in self.extra_env if f.name == name), None)

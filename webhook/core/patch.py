@@ -36,6 +36,10 @@ def _container_ops(plan: ContainerPlan) -> list[Op]:
     container = plan.container
     path = container.path
     ops: list[Op] = []
+    if plan.extended_env is not None:
+        # Before the inserts below shift the user's entries: the index is the one the view read.
+        index, value = plan.extended_env
+        ops.append({"op": "replace", "path": f"{path}/env/{index}/value", "value": value})
     entries = env_entries(container.name, plan.env, plan.proxy_url)
     if entries and not container.has_env:
         ops.append(_add(f"{path}/env", entries))

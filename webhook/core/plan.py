@@ -15,9 +15,10 @@ from .ambassador_rules import ambassador_mode
 from .annotations import InjectionRequest, keys_under
 from .build.ambassador import proxy_url
 from .build.token import TOKEN_VOLUME_BASE
-from .catalog import ENV_BY_NAME, PROXY_ENV_NAME, EnvField
+from .catalog import OTEL_ENV_NAMES, OTEL_HELPERS, OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME, PROXY_ENV_NAME, EnvField
 from .config import Config
 from .errors import Denied, quote
+from .otel import encode, fitted_warnings, merge, owner_attributes, resource_attributes, service_name
 from .paths import canonical_mount_path
 from .pod import ContainerView, PodView, UserEnv
 from .status import Status
@@ -28,10 +29,15 @@ class ContainerPlan:
     """What one container gets."""
 
     container: ContainerView
-    env: tuple[str, ...]  # the catalog's env vars to prepend, in order (names the user already has left out)
+    # The env vars to prepend, in order (names the user already has left out): the catalog's, the labels' and
+    # annotations', then otel's helpers, OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES (which refers to them).
+    env: tuple[EnvField, ...]
     proxy_url: str | None  # KUBE_API_PROXY_URL to add after them, when the pod has (or gets) the ambassador
     volume: str | None  # the name of its downwardAPI volume, when the files are injected
     mount_path: str
+    # The user's own OTEL_RESOURCE_ATTRIBUTES (its index in env) with the keys it lacked appended.
+    extended_env: tuple[int, str] | None = None
+    otel: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,7 @@ def make_plan(
     ambassador = ambassador_mode(request, pod, config=config, namespace=namespace, previous=previous, warnings=warnings)
     proxy = proxy_url(config) if request.ambassador and (ambassador or previous.ambassador) else None
 
+    warnings += request.warnings
     taken_volumes = set(pod.volume_names)
     token = _token_volume(pod, taken_volumes, warnings, admitted=admitted) if ambassador else None
     if token is not None:
@@ -65,23 +72,29 @@ def make_plan(
     for container in _targets(request, pod, config, previous):
         if container.name in previous.containers:
             continue  # injected on an earlier pass
-        env = _env(container, request.env, warnings)
+        fields = [field for name in request.env if (field := config.env_field(name)) is not None]
+        env = _env(container, (*fields, *request.env_from), warnings)
+        extended = None
+        if request.otel:
+            otel_env, extended = _otel(container, pod, namespace, warnings)
+            env += otel_env
         own_proxy = proxy if proxy and _keeps_literal(container, PROXY_ENV_NAME, proxy, warnings) else None
-        if (env or own_proxy) and container.has_env_from:
+        if (env or own_proxy or extended) and container.has_env_from:
             warnings.append(f"{container.name}: injected env vars override same-named envFrom keys")
         volume = None
         if request.volume:
             _check_mount_path(container, request.mount_path, config)
             volume = _volume_name(container.name, taken_volumes)
             taken_volumes.add(volume)
-        if env or own_proxy or volume:
-            plans.append(ContainerPlan(container, env, own_proxy, volume, request.mount_path))
+        if env or own_proxy or volume or extended:
+            plans.append(ContainerPlan(container, env, own_proxy, volume, request.mount_path, extended, request.otel))
 
     if not plans and ambassador is None:
         return Plan((), None, previous, None, tuple(warnings))
+    otel_names = OTEL_ENV_NAMES if request.otel else ()
     status = Status(
         containers=(*previous.containers, *[p.container.name for p in plans]),
-        env=tuple(dict.fromkeys((*previous.env, *request.env))),
+        env=tuple(dict.fromkeys((*previous.env, *request.env, *(f.name for f in request.env_from), *otel_names))),
         mount_path=request.mount_path if request.volume else previous.mount_path,
         ambassador=ambassador or previous.ambassador,
         token_volume=token or previous.token_volume,
@@ -123,9 +136,38 @@ def _targets(request: InjectionRequest, pod: PodView, config: Config, previous: 
     return [by_name[name] for name in request.containers]
 
 
-def _env(container: ContainerView, names: tuple[str, ...], warnings: list[str]) -> tuple[str, ...]:
-    """The names to inject into `container`: the user's own entries of the same names win."""
-    return tuple(name for name in names if _keeps_field(container, ENV_BY_NAME[name], warnings))
+def _env(container: ContainerView, fields: tuple[EnvField, ...], warnings: list[str]) -> tuple[EnvField, ...]:
+    """The fields to inject into `container`: the user's own entries of the same names win."""
+    return tuple(field for field in fields if _keeps_field(container, field, warnings))
+
+
+def _otel(
+    container: ContainerView, pod: PodView, namespace: str, warnings: list[str]
+) -> tuple[tuple[EnvField, ...], tuple[int, str] | None]:
+    """otel's env for `container`, and the user's own OTEL_RESOURCE_ATTRIBUTES extended, if they have one."""
+    app_name, version, template_hash = pod.otel_labels
+    owners = owner_attributes(pod.owner, template_hash)
+    fields = [helper for helper in OTEL_HELPERS if _keeps_field(container, helper, warnings)]
+    service: str | None = service_name(app_name, owners, container.name)
+    if _keeps_literal(container, OTEL_SERVICE_NAME, service or "", warnings):
+        fields.append(EnvField(OTEL_SERVICE_NAME, value=service))
+    else:
+        service = None  # theirs decides: the SDKs prefer OTEL_SERVICE_NAME to service.name in the attributes
+    attributes = resource_attributes(namespace, container.name, owners, service, version)
+    user = container.user_env(OTEL_RESOURCE_ATTRIBUTES)
+    if user is None:
+        fields.append(EnvField(OTEL_RESOURCE_ATTRIBUTES, value=encode(attributes)))
+        return tuple(fields), None
+    if user.value is None:
+        warnings.append(f"{container.name}: kept your {OTEL_RESOURCE_ATTRIBUTES} (not a literal value); none added")
+        return tuple(fields), None
+    merged = merge(user.value, attributes)
+    head = f"{container.name}: your {OTEL_RESOURCE_ATTRIBUTES}"
+    if merged.added:
+        warnings += fitted_warnings(f"{head} got", merged.added)
+    if merged.kept:
+        warnings += fitted_warnings(f"{head} kept its", merged.kept)
+    return tuple(fields), (user.position, merged.value) if merged.added else None
 
 
 def _keeps_field(container: ContainerView, field: EnvField, warnings: list[str]) -> bool:
@@ -148,6 +190,8 @@ def _keeps_literal(container: ContainerView, name: str, value: str, warnings: li
 
 def _same_source(user: UserEnv, field: EnvField, container: str) -> bool:
     """Whether the user's env entry already exposes what we would (after the apiserver's defaulting)."""
+    if field.value is not None:
+        return user.value == field.value
     if field.field_path is not None:
         return user.field_path == field.field_path
     return (

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from .annotations import DEFAULT_CONTAINER_ANNOTATION, MIRROR_ANNOTATION, keys_under
+from .annotations import DEFAULT_CONTAINER_ANNOTATION, MIRROR_ANNOTATION, env_from_names, keys_under
 from .catalog import INJECTABLE_ENV_NAMES
 from .errors import BadReview
+from .otel import OTEL_LABELS, Owner
 from .shapes import as_list, as_mapping, bad_strings, invalid, string_map, strings
 
 # ServiceAccount admission names the projected token volume kube-api-access-<random>.
@@ -36,6 +37,7 @@ class UserEnv(NamedTuple):
     resource: str | None  # valueFrom.resourceFieldRef
     container_name: str | None
     divisor: str  # as written, turned into a string ("1m"; 1 -> "1"); "1" when absent
+    position: int  # its index in the container's env (OTEL_RESOURCE_ATTRIBUTES is extended in place)
 
 
 class ContainerView(NamedTuple):
@@ -70,6 +72,9 @@ class PodView(NamedTuple):
     automount_token: bool | None
     host_network: bool
     os_name: str  # spec.os.name: "linux", "windows" or "" when unset
+    # For downward.dev/otel, and the same for every pod of a ReplicaSet, StatefulSet or Job (the memo's key):
+    otel_labels: tuple[str | None, ...]  # the values of otel.OTEL_LABELS (app name, version, template hash)
+    owner: Owner | None  # the controller in metadata.ownerReferences
 
     @property
     def token_volume(self) -> str | None:
@@ -81,7 +86,7 @@ def _optional_string(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _user_env(entry: dict[str, Any]) -> UserEnv:
+def _user_env(entry: dict[str, Any], index: int) -> UserEnv:
     value_from = entry.get("valueFrom")
     value_from = value_from if isinstance(value_from, dict) else {}
     field_ref = value_from.get("fieldRef")
@@ -95,10 +100,11 @@ def _user_env(entry: dict[str, Any]) -> UserEnv:
         resource=_optional_string(resource_ref.get("resource")),
         container_name=_optional_string(resource_ref.get("containerName")),
         divisor=str(resource_ref.get("divisor", "1")),
+        position=index,
     )
 
 
-def _claimed(env: Any, where: str) -> tuple[UserEnv, ...]:
+def _claimed(env: Any, where: str, injectable: frozenset[str]) -> tuple[UserEnv, ...]:
     """The user's env entries whose name we could inject, first occurrence of each name, in order.
 
     Env lists are the longest lists in a pod (hundreds of entries) and this runs for every pod, memoized or
@@ -108,14 +114,14 @@ def _claimed(env: Any, where: str) -> tuple[UserEnv, ...]:
     entries = as_list(env, where)
     try:
         names = [entry["name"] for entry in entries]
-        if INJECTABLE_ENV_NAMES.isdisjoint(names):
+        if injectable.isdisjoint(names):
             return ()
     except (TypeError, KeyError):  # an entry that is no object, has no name, or an unhashable one
         raise bad_strings(env, "name", where) from None
     claimed: dict[str, UserEnv] = {}
-    for name, entry in zip(names, entries, strict=True):
-        if name in INJECTABLE_ENV_NAMES and name not in claimed:
-            claimed[name] = _user_env(entry)
+    for index, (name, entry) in enumerate(zip(names, entries, strict=True)):
+        if name in injectable and name not in claimed:
+            claimed[name] = _user_env(entry, index)
     return tuple(claimed.values())
 
 
@@ -126,7 +132,7 @@ def _ports(ports: Any, where: str) -> tuple[int, ...]:
     )
 
 
-def _container(raw: Any, list_name: str, index: int) -> ContainerView:
+def _container(raw: Any, list_name: str, index: int, injectable: frozenset[str]) -> ContainerView:
     where = f"spec.{list_name}[{index}]"
     if not isinstance(raw, dict):
         raise invalid(where, "must be an object")
@@ -134,7 +140,7 @@ def _container(raw: Any, list_name: str, index: int) -> ContainerView:
     if not isinstance(name, str) or not name:
         raise invalid(f"{where}.name", "is required and must be a string")
     env = raw.get("env")
-    claimed = _claimed(env, f"{where}.env")  # checked in this order: the first problem is the one reported
+    claimed = _claimed(env, f"{where}.env", injectable)  # checked in this order: the first problem is the one reported
     mount_paths = strings(raw.get("volumeMounts"), "mountPath", f"{where}.volumeMounts")
     devices = raw.get("volumeDevices")  # rare: raw block devices
     device_paths = strings(devices, "devicePath", f"{where}.volumeDevices") if devices else ()
@@ -154,8 +160,25 @@ def _container(raw: Any, list_name: str, index: int) -> ContainerView:
     )
 
 
-def view_pod(obj: Any, prefix: str) -> PodView:
-    """Read the planner's view (our annotations: those under `prefix`); BadReview when it is no Pod's shape."""
+def _owner(references: Any) -> Owner | None:
+    # The apiserver has checked ownerReferences' shape; anything unexpected is simply no owner we can name.
+    for ref in references if isinstance(references, list) else ():
+        if isinstance(ref, dict) and ref.get("controller") is True:
+            api_version, kind, name = ref.get("apiVersion"), ref.get("kind"), ref.get("name")
+            if isinstance(api_version, str) and isinstance(kind, str) and isinstance(name, str) and name:
+                return Owner(api_version.rpartition("/")[0], kind, name)
+    return None
+
+
+def view_pod(
+    obj: Any, prefix: str, operator_env: frozenset[str] = frozenset(), *, otel_anywhere: bool = False
+) -> PodView:
+    """Read the planner's view (our annotations: those under `prefix`); BadReview when it is no Pod's shape.
+
+    `operator_env`: the names of the operator's own catalog entries, which the user's env may hold too.
+    The labels and owner otel reads are in the view only when the pod may get otel (its annotation is there,
+    or `otel_anywhere`: the operator turns it on in some namespaces), so that other pods of different
+    ReplicaSets still share one memoized answer."""
     pod = as_mapping(obj, "the object")
     if not pod:
         raise BadReview("request.object is missing")
@@ -163,13 +186,18 @@ def view_pod(obj: Any, prefix: str) -> PodView:
     spec = as_mapping(pod.get("spec"), "spec")
     raw_annotations = metadata.get("annotations")
     annotations = string_map(raw_annotations, "metadata.annotations")
+    otel = otel_anywhere or prefix + "otel" in annotations
+    labels = metadata.get("labels") if otel else None
+    labels = labels if isinstance(labels, dict) else {}
+    injectable = INJECTABLE_ENV_NAMES | operator_env | env_from_names(annotations, prefix)
     containers = tuple(
-        _container(c, "containers", i) for i, c in enumerate(as_list(spec.get("containers"), "spec.containers"))
+        _container(c, "containers", i, injectable)
+        for i, c in enumerate(as_list(spec.get("containers"), "spec.containers"))
     )
     if not containers:
         raise BadReview("request.object is not a valid Pod: spec.containers is empty")
     init_containers = tuple(
-        _container(c, "initContainers", i)
+        _container(c, "initContainers", i, injectable)
         for i, c in enumerate(as_list(spec.get("initContainers") or None, "spec.initContainers"))
     )
     volume_names = strings(spec.get("volumes"), "name", "spec.volumes")
@@ -189,4 +217,6 @@ def view_pod(obj: Any, prefix: str) -> PodView:
         automount_token=automount if isinstance(automount, bool) else None,
         host_network=spec.get("hostNetwork") is True,
         os_name=os_name if isinstance(os_name, str) else "",
+        otel_labels=tuple(_optional_string(labels.get(key)) for key in OTEL_LABELS),
+        owner=_owner(metadata.get("ownerReferences")) if otel else None,
     )

@@ -48,7 +48,8 @@ def pod_create(request: AdmissionRequest, config: Config) -> PodCreate | None:
     """The view and namespace of a Pod being created; None for any other request. Raises BadReview for no Pod."""
     if request.sub_resource or request.operation != "CREATE" or request.kind != "Pod" or request.group != "":
         return None
-    return PodCreate(view_pod(request.obj, config.prefix), request.namespace or _namespace_of(request.obj))
+    view = view_pod(request.obj, config.prefix, operator_env_names(config), otel_anywhere=bool(config.otel_namespaces))
+    return PodCreate(view, request.namespace or _namespace_of(request.obj))
 
 
 def review_pod(pod: PodCreate, config: Config, *, inject_by_default: bool, admitted: bool = True) -> Answer:
@@ -59,7 +60,7 @@ def review_pod(pod: PodCreate, config: Config, *, inject_by_default: bool, admit
     if view.mirror:
         return Answer.skipped("mirror pod")
     try:
-        request = parse(dict(view.ours), config, inject_by_default=inject_by_default)
+        request = parse(dict(view.ours), config, inject_by_default=inject_by_default, namespace=pod.namespace)
         if isinstance(request, NotRequested):
             return Answer.skipped(request.reason, request.warnings)
         previous = decode_status(keys_under(config.prefix).status, view.status)
@@ -76,9 +77,11 @@ def review_pod(pod: PodCreate, config: Config, *, inject_by_default: bool, admit
 
 def _summary(plan: Plan) -> tuple[dict[str, str], tuple[str, ...]]:
     """The audit annotations and the kinds injected (for metrics)."""
-    env = any(p.env or p.proxy_url for p in plan.containers)
+    env = any(p.env or p.proxy_url or p.extended_env for p in plan.containers)
     volume = any(p.volume is not None for p in plan.containers)
-    kinds = [kind for kind, present in (("env", env), ("volume", volume), ("ambassador", plan.ambassador)) if present]
+    otel = any(p.otel for p in plan.containers)
+    present = (("env", env), ("volume", volume), ("otel", otel), ("ambassador", plan.ambassador))
+    kinds = [kind for kind, on in present if on]
     audit = {"injected": ",".join(kinds) or "nothing"}
     if plan.containers:
         audit["containers"] = ",".join(p.container.name for p in plan.containers)
@@ -97,13 +100,20 @@ def _workload_warnings(request: AdmissionRequest, config: Config) -> tuple[str, 
     if template is not None and inject_key in annotations_of(template):
         # Pods are checked again when they are created; saying it now beats a ReplicaSet event nobody reads.
         try:
-            view = view_pod(template, config.prefix)
+            view = view_pod(
+                template, config.prefix, operator_env_names(config), otel_anywhere=bool(config.otel_namespaces)
+            )
         except BadReview:
             return tuple(warnings)  # an invalid template is the apiserver's to reject
         answer = review_pod(PodCreate(view, request.namespace), config, inject_by_default=False, admitted=False)
         if not answer.allowed:
             warnings.append(f"pods of this {request.kind} will be denied: {answer.message}")
     return tuple(warnings)
+
+
+def operator_env_names(config: Config) -> frozenset[str]:
+    """The names of the operator's catalog entries: the user's env entries of those names are read too."""
+    return frozenset(field.name for field in config.extra_env)
 
 
 def _namespace_of(obj: Any) -> str:
