@@ -26,7 +26,7 @@ run: $(STAMP)
 # pin (cached under ~/.cache/downward-webhook; ~16 min cold on 2 cores, plus ~6 min for 1.29).
 kube-tools:
 	bash tools/kube/build.sh
-	for pin in tools/kube/1.*/; do bash tools/kube/build-controlplane.sh "$$pin" || exit 1; done
+	for pin in tools/kube/1.*/; do [ -d "$$pin" ] || continue; bash tools/kube/build-controlplane.sh "$$pin" || exit 1; done
 
 # The node's Debian packages (runc, CNI plugins, iptables, tini, buildah, mmdebstrap, busybox-static).
 node-tools:
