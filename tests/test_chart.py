@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 import webhook
+from tests import kube_rules
 from tests.chart_helpers import (
     CHART_DIR,
     CI_DIR,
@@ -38,6 +39,7 @@ from tests.chart_helpers import (
     namespace_labels,
     selector_matches,
 )
+from tests.e2e.cluster.releases import pinned
 from webhook.cli import _parser as cli_parser
 from webhook.config import ConfigFile, OperatorConfig, config_from_mapping
 from webhook.core.config import AmbassadorConfig, Config
@@ -706,6 +708,25 @@ def test_kube_version_floor(helm: Helm) -> None:
     too_old = helm.template_raw(extra=["--kube-version", "1.28.9"])
     assert too_old.returncode != 0
     assert ">=1.29.0-0" in too_old.stderr, too_old.stderr
+
+
+def test_on_the_oldest_release_the_defaults_stay_native_sidecar_and_match_conditions(helm: Helm) -> None:
+    """Both are beta and on by default in 1.29 (SidecarContainers, AdmissionWebhookMatchConditions), and the e2e
+    suite runs the defaults on a 1.29 apiserver, so the chart does not change them by .Capabilities.KubeVersion."""
+    render = helm.template(extra=["--kube-version", "1.29.0"])
+    config = config_from_mapping(yaml.safe_load(render.one("ConfigMap")["data"]["config.yaml"]))
+    assert config.core.ambassador.mode == "native"
+    assert all(hook["matchConditions"] for hook in render.one("MutatingWebhookConfiguration")["webhooks"])
+
+
+def test_the_promised_releases_are_the_pinned_and_schema_checked_ones() -> None:
+    """The chart's floor is the oldest release the e2e suite runs on (tools/kube/1.29), and the strict schemas
+    of the chart's renders and of the golden files are those of the oldest and the newest pin."""
+    minors = sorted((r.minor for r in pinned()), key=lambda minor: tuple(map(int, minor.split("."))))
+    oldest, newest = minors[0], minors[-1]
+    assert _chart()["kubeVersion"] == f">={oldest}.0-0"
+    assert (oldest, newest) == kube_rules.SCHEMA_VERSIONS
+    assert (f"{oldest}.0", f"{newest}.0") == SCHEMA_VERSIONS
 
 
 def _walk_schema(node: dict[str, Any], path: str) -> Iterator[tuple[str, dict[str, Any]]]:

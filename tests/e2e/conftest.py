@@ -1,10 +1,13 @@
-"""Fixtures for the e2e suite: one real control plane and one real node cluster per test session.
+"""Fixtures for the e2e suite: a real control plane per pinned Kubernetes release and one real node cluster.
 
-``control_plane`` (no node; webhooks under test are host processes registered by URL) and ``node_cluster``
-(containerd, kubelet, kube-proxy; the webhook's image installed by its chart) build the binaries on first
-use (``tools/kube/build.sh``, ~16 min cold; cached under ~/.cache/downward-webhook) unless
-``DOWNWARD_KUBE_BUILD=0``, and skip with a one-line reason when they cannot be had (no ``go``, not root) —
-except under ``CI=true``, where this machine can run them all and a skip would hide a broken set-up.
+``control_plane`` (no node; webhooks under test are host processes registered by URL) is parametrized by
+release (ids ``k8s1.37``, ``k8s1.29``: every pin under tools/kube), so every test that uses it runs on each;
+``DOWNWARD_E2E_K8S=1.29`` (a comma list of minors) selects. ``node_cluster`` (containerd, kubelet, kube-proxy;
+the webhook's image installed by its chart) runs the newest release only, and the node tests
+(``test_node_*.py``) skip when it is not selected. They build the binaries on first use (``make kube-tools``,
+~16 min cold; cached under ~/.cache/downward-webhook) unless ``DOWNWARD_KUBE_BUILD=0``, and skip with a
+one-line reason when they cannot be had (no ``go``, not root) — except under ``CI=true``, where this machine
+can run them all and a skip would hide a broken set-up.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ if _ROOT not in sys.path:
 
 from tests.chart_helpers import Helm  # noqa: E402
 from tests.e2e.cluster import REPO_ROOT, Binaries, ControlPlane, NodeCluster, ToolchainMissing, find_binaries  # noqa: E402
+from tests.e2e.cluster.binaries import find_control_plane  # noqa: E402
 from tests.e2e.cluster.chart import install_webhook, wait_for_injection  # noqa: E402
+from tests.e2e.cluster.releases import NEWEST, SELECT_ENV, Release, selected  # noqa: E402
 from tests.e2e.kube import Kube  # noqa: E402
 from tests.e2e.registration import ISOLATED, RunningWebhook, registered, start_server  # noqa: E402
 
@@ -35,12 +40,24 @@ if TYPE_CHECKING:
     from lightkube import Client
 
 
+try:
+    RELEASES = selected()
+except ValueError as exc:
+    raise pytest.UsageError(str(exc)) from None
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark everything under tests/e2e with the `e2e` marker (`pytest -m "not e2e"`)."""
+    """Mark everything under tests/e2e with the `e2e` marker (`pytest -m "not e2e"`); skip the node tests
+    when the newest release is not selected (they run on it only)."""
     here = Path(__file__).resolve().parent
+    node_only_newest = pytest.mark.skip(
+        reason=f"the node tests run on the newest release ({NEWEST.minor}) only; ${SELECT_ENV} leaves it out"
+    )
     for item in items:
         if here in item.path.resolve().parents:
             item.add_marker(pytest.mark.e2e)
+            if item.path.name.startswith("test_node_") and NEWEST not in RELEASES:
+                item.add_marker(node_only_newest)
 
 
 def skip_unless_ci(reason: str) -> None:
@@ -60,10 +77,30 @@ def kube_binaries() -> Binaries:
         raise
 
 
+@pytest.fixture(scope="session", params=RELEASES, ids=[r.id for r in RELEASES])
+def release(request: pytest.FixtureRequest) -> Release:
+    """The pinned Kubernetes release the control-plane tests run on (each in turn)."""
+    chosen: Release = request.param
+    return chosen
+
+
 @pytest.fixture(scope="session")
-def control_plane(kube_binaries: Binaries) -> Iterator[ControlPlane]:
-    """etcd + kube-apiserver + kube-controller-manager, started once per session."""
-    cp = ControlPlane(kube_binaries)
+def release_binaries(kube_binaries: Binaries, release: Release) -> Binaries:
+    """The newest pin's binaries with ``release``'s kube-apiserver, kube-controller-manager and etcd."""
+    if release.newest:
+        return kube_binaries
+    try:
+        build = os.environ.get("DOWNWARD_KUBE_BUILD", "1") != "0"
+        return kube_binaries.with_control_plane(find_control_plane(release.pin_dir, build=build))
+    except ToolchainMissing as exc:
+        skip_unless_ci(str(exc))
+        raise
+
+
+@pytest.fixture(scope="session")
+def control_plane(release_binaries: Binaries) -> Iterator[ControlPlane]:
+    """etcd + kube-apiserver + kube-controller-manager of one release, started once per session and release."""
+    cp = ControlPlane(release_binaries)
     with cp:
         yield cp
 

@@ -617,7 +617,7 @@ def _admission_config(directory: Path, users: Mapping[str, tuple[Path, Path]]) -
 
 
 def test_client_ca_works_once_the_apiserver_presents_a_certificate(
-    kube_binaries: Binaries, helm_cli: Helm, tmp_path: Path
+    release_binaries: Binaries, helm_cli: Helm, tmp_path: Path
 ) -> None:
     """`serve --client-ca` (tls.clientCA) against a real kube-apiserver started with an AdmissionConfiguration:
     the apiserver presents its client certificate to the webhook host its kubeconfig names, and the pod is
@@ -645,7 +645,9 @@ def test_client_ca_works_once_the_apiserver_presents_a_certificate(
 
     server.start()
     try:
-        with ControlPlane(kube_binaries, extra_apiserver_args=[f"--admission-control-config-file={admission}"]) as cp:
+        with ControlPlane(
+            release_binaries, extra_apiserver_args=[f"--admission-control-config-file={admission}"]
+        ) as cp:
             _create_namespace(cp, "app")
             ca_bundle = base64.b64encode(server.ca.read_bytes()).decode()
             for host, injected in ((f"localhost:{server.port}", False), (known_host, True)):

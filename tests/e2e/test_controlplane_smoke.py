@@ -30,24 +30,19 @@ from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Namespace, Pod, ServiceAccount
 
-from tests.e2e.cluster import REPO_ROOT, Binaries, ControlPlane
+from tests.e2e.cluster import Binaries, ControlPlane
+from tests.e2e.cluster.releases import Release
 
 IMAGE = "registry.k8s.io/pause:3.10"  # never pulled: there is no kubelet
 
 
-def _pinned_k8s_version() -> str:
-    gomod = (REPO_ROOT / "tools" / "kube" / "go.mod").read_text()
-    m = re.search(r"^\s*k8s\.io/kubernetes (v\S+)", gomod, re.MULTILINE)
-    assert m, "k8s.io/kubernetes not found in tools/kube/go.mod"
-    return m.group(1)
-
-
-def test_binaries_report_pinned_version(control_plane: ControlPlane, kube_binaries: Binaries) -> None:
-    want = _pinned_k8s_version()
-    out = subprocess.run(
-        [str(kube_binaries.kube_apiserver), "--version"], capture_output=True, text=True, check=True
-    ).stdout
-    assert out.strip() == f"Kubernetes {want}"
+def test_binaries_report_pinned_version(
+    control_plane: ControlPlane, release_binaries: Binaries, release: Release
+) -> None:
+    want = release.version  # tools/kube/go.mod, or tools/kube/<minor>/go.mod for an older release
+    for program in (release_binaries.kube_apiserver, release_binaries.kube_controller_manager):
+        out = subprocess.run([str(program), "--version"], capture_output=True, text=True, check=True).stdout
+        assert out.strip() == f"Kubernetes {want}"
     status, body = control_plane.request("GET", "/version")
     assert status == 200
     assert body["gitVersion"] == want
