@@ -3,7 +3,8 @@
 #   make test   set everything up (Python venv, Kubernetes/etcd/helm/containerd built from Go modules, the node's
 #               Debian packages and images) and run lint, types and the whole test suite
 # and for people:
-#   make cluster        a local one-node cluster with the webhook installed by its chart (.cluster/)
+#   make cluster        a local one-node cluster with the webhook installed by its chart (.cluster/);
+#                       PROMETHEUS=1 adds a Prometheus with the chart's alert rules (docs/operations.md)
 #   make cluster-down   stop it and undo everything it did on this machine
 PYTHON ?= python3
 VENV   := .venv
@@ -44,7 +45,7 @@ node-tools:
 	bash tools/node/install.sh
 
 cluster: $(STAMP) kube-tools node-tools $(if $(PROMETHEUS),prom-tools)
-	$(BIN)/python -m tests.e2e.cluster up
+	$(BIN)/python -m tests.e2e.cluster up $(if $(PROMETHEUS),--prometheus)
 
 cluster-down: $(STAMP)
 	$(BIN)/python -m tests.e2e.cluster down
