@@ -104,6 +104,20 @@ def promtool(*args: str | Path, cwd: Path | None = None) -> ToolResult:
     return ToolResult(argv, proc.returncode, proc.stdout + proc.stderr)
 
 
+def exposed_names(text: str) -> set[str]:
+    """The sample names of a /metrics page in the text format, exactly as exposed (prometheus_client's parser
+    would rename a counter `x_count` to `x_count_total`; Prometheus stores what is exposed)."""
+    names = set()
+    for line in text.splitlines():
+        match = _SAMPLE_NAME.match(line)
+        if match:
+            names.add(match.group(0))
+    return names
+
+
+_SAMPLE_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*(?=[{ ])")
+
+
 # --- the rules ------------------------------------------------------------------------------------------------
 
 

@@ -20,7 +20,6 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.chart_helpers import CHART_DIR, NAMESPACE, RELEASE, REPO_ROOT, VALUE_IDS, VALUE_SETS, Helm, Render
 from tests.monitoring_helpers import (
@@ -32,6 +31,7 @@ from tests.monitoring_helpers import (
     alerts,
     dashboard,
     dashboard_queries,
+    exposed_names,
     plain_rules_text,
     prom_bin_dir,
     promtool,
@@ -293,7 +293,7 @@ def webhook_metric_names(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
             text = client.get(server.url + "/metrics").text
     finally:
         server.stop()
-    return {sample.name for family in text_string_to_metric_families(text) for sample in family.samples}
+    return exposed_names(text)
 
 
 def _names_in(expr: str) -> set[str]:
@@ -348,3 +348,8 @@ def test_the_docs_scrape_job_is_the_one_the_node_test_uses() -> None:
     (job,) = configs[0]["scrape_configs"]
     assert job == webhook_scrape_job("/etc/prometheus/downward-webhook-ca.crt")
     assert configs[0]["rule_files"] == [f"/etc/prometheus/rules/{PLAIN_RULES.name}"]
+
+
+def test_exposed_names_are_the_names_on_the_wire() -> None:
+    text = '# TYPE a_count counter\na_count{name="x"} 1\nb_total 2\nc_bucket{le="+Inf"} 3\n'
+    assert exposed_names(text) == {"a_count", "b_total", "c_bucket"}

@@ -18,19 +18,21 @@ from tests.chart_helpers import Helm
 from tests.e2e.cluster import ControlPlane
 from tests.e2e.kube import Kube, eventually
 from tests.e2e.registration import ISOLATED, P, probe_pod, registered, start_server
-from tests.monitoring_helpers import APISERVER_METRICS
+from tests.monitoring_helpers import APISERVER_METRICS, exposed_names
 
 
-def _samples(control_plane: ControlPlane) -> dict[str, list[dict[str, str]]]:
-    """The label sets of every sample in the apiserver's /metrics, by sample name."""
+def _metrics(control_plane: ControlPlane) -> tuple[set[str], dict[str, list[dict[str, str]]]]:
+    """The apiserver's /metrics: the sample names as exposed, and the label sets of every sample by family
+    name (a histogram's by its sample names too: `_bucket`, ...)."""
     status, text = control_plane.request("GET", "/metrics")
     assert status == 200, text
     assert isinstance(text, str)
     samples: dict[str, list[dict[str, str]]] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
+            samples.setdefault(family.name, []).append(dict(sample.labels))
             samples.setdefault(sample.name, []).append(dict(sample.labels))
-    return samples
+    return exposed_names(text), samples
 
 
 def test_the_apiserver_metrics_the_alerts_read_exist(
@@ -66,8 +68,8 @@ def test_the_apiserver_metrics_the_alerts_read_exist(
     finally:
         server.stop()
 
-    samples = _samples(control_plane)
-    missing = sorted(name for name in APISERVER_METRICS if name not in samples)
+    names, samples = _metrics(control_plane)
+    missing = sorted(APISERVER_METRICS - names)
     assert not missing, f"the apiserver's /metrics lacks {missing}"
 
     def ours(name: str) -> list[dict[str, str]]:
