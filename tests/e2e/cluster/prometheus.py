@@ -91,6 +91,10 @@ class NodePrometheus:
         (self.dir / "rules.yaml").write_text(yaml.safe_dump(self.rules, sort_keys=False), encoding="utf-8")
         (self.dir / "prometheus.yml").write_text(yaml.safe_dump(self.config(), sort_keys=False), encoding="utf-8")
         argv = [
+            # Prometheus asks for its working directory at start (os.Getwd, for the web UI's assets); in the
+            # node's mount namespace the kernel cannot name it, and Go then trusts a matching $PWD.
+            "env",
+            f"PWD={self.cluster.state}",
             str(self.binary),
             f"--config.file={self.dir / 'prometheus.yml'}",
             f"--storage.tsdb.path={self.dir / 'data'}",
