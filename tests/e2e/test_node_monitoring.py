@@ -11,6 +11,7 @@ the outage and restores Fail (and the replicas) before it ends.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -52,6 +53,8 @@ def prometheus(node_cluster: NodeCluster, cluster_helm: Helm) -> Iterator[NodePr
     try:
         binary = prom_bin_dir() / "prometheus"
     except PromUnavailable as missing:
+        if os.environ.get("CI") == "true":  # CI's machine has Go: this is a broken set-up
+            pytest.fail(f"{missing} (CI=true)")
         pytest.skip(str(missing))
     render = cluster_helm.template(values={"prometheusRule": {"enabled": True}, **FAST_ALERTS}, release=RELEASE)
     server = NodePrometheus(node_cluster, binary, rule_groups(render)).start()

@@ -56,7 +56,7 @@ positive, alerts.certificateNotRenewed.days.
 {{- end }}
 
 {{/*
-downward-webhook.alerts.rule: the labels and annotations every alert carries. Called with
+downward-webhook.alerts.common: the labels and annotations every alert carries. Called with
 (dict "root" $ "name" "DownwardWebhookDown" "severity" "critical" "summary" "..." "description" "...").
 */}}
 {{- define "downward-webhook.alerts.common" -}}
