@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -74,7 +73,6 @@ class Outage:
     seen: dict[str, set[str]] = field(default_factory=dict)  # alert -> states seen during the outage
     fail_open_labels: dict[str, str] = field(default_factory=dict)
     uninjected: dict[str, Any] = field(default_factory=dict)  # the pod created during the outage
-    resolved_after: float = 0.0
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +81,13 @@ def outage(node_cluster: NodeCluster, cluster_helm: Helm, prometheus: NodePromet
     namespace = f"node-mon-{uuid.uuid4().hex[:8]}"
     node_cluster.kubectl("create", "namespace", namespace)
     node_cluster.api.wait_for_default_serviceaccount(namespace, timeout=60)
-    pods = Pods(node_cluster, namespace)
+    try:
+        yield _outage(node_cluster, cluster_helm, prometheus, Pods(node_cluster, namespace))
+    finally:
+        node_cluster.kubectl("delete", "namespace", namespace, "--wait=false")
+
+
+def _outage(node_cluster: NodeCluster, cluster_helm: Helm, prometheus: NodePrometheus, pods: Pods) -> Outage:
     result = Outage()
     try:
         eventually(
@@ -129,17 +133,13 @@ def outage(node_cluster: NodeCluster, cluster_helm: Helm, prometheus: NodePromet
         node_cluster.kubectl("-n", NAMESPACE, "rollout", "status", f"deployment/{RELEASE}", "--timeout=120s")
         install_webhook(cluster_helm, "--reuse-values", "--set", "webhook.failurePolicy=Fail")
         wait_for_injection(node_cluster.api)
-    started = time.monotonic()
     eventually("the alerts to resolve", lambda: True if not _active(prometheus) else None, timeout=180, interval=1)
-    result.resolved_after = time.monotonic() - started
-    # Traffic after the recovery, so that every rate() of the dashboard has two samples to work with.
+    # Traffic after the recovery, so that every rate() of the dashboard has samples to work with.
     for i in range(3):
         pods.create(busybox(f"after-{i}", annotations={"downward.dev/inject": "true"}))
-    time.sleep(5)
-    try:
-        yield result
-    finally:
-        node_cluster.kubectl("delete", "namespace", namespace, "--wait=false")
+    scraped = f'sum(downward_webhook_injections_total{{job="{WEBHOOK_JOB}"}}) >= 3'
+    eventually("Prometheus to scrape the injections after the recovery", lambda: prometheus.query(scraped) or None)
+    return result
 
 
 def test_the_pod_created_during_the_outage_is_not_injected(outage: Outage) -> None:
