@@ -911,6 +911,7 @@ def test_check_job_runs_check_all_namespaces_read_only(renders: dict[str, Render
         ("apps", "replicasets"), ("apps", "deployments"), ("apps", "statefulsets"), ("apps", "daemonsets"),
         ("batch", "jobs"), ("batch", "cronjobs"),
         ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"),
+        ("discovery.k8s.io", "endpointslices"),
     }  # fmt: skip
     assert not any("secrets" in rule["resources"] for rule in role["rules"])
     assert kube_rules.restricted_problems(container, pod, "check") == []

@@ -215,10 +215,14 @@ def test_not_selected_by_the_operators_selector() -> None:
 
 
 def test_annotation_on_the_deployment_not_its_template() -> None:
-    replica_set = {
+    replica_set = {  # the Deployment controller copies the Deployment's annotations onto its ReplicaSets
         "apiVersion": "apps/v1",
         "kind": "ReplicaSet",
-        "metadata": {"name": "web-5d8", "ownerReferences": [{"kind": "Deployment", "name": "web", "controller": True}]},
+        "metadata": {
+            "name": "web-5d8",
+            "annotations": OPT_IN,
+            "ownerReferences": [{"kind": "Deployment", "name": "web", "controller": True}],
+        },
         "spec": {"template": {"metadata": {}}},
     }
     deployment = {
@@ -393,11 +397,30 @@ def test_respec_drops_what_the_cluster_added() -> None:
         {"name": "kube-api-access-x1", "mountPath": "/t"},
         {"name": "data", "mountPath": "/d"},
     ]
-    again = respec(live, P)
-    assert again["metadata"] == {"generateName": "web-1-", "annotations": OPT_IN}
+    what, again = respec(live)
+    assert what == "its spec"
+    assert again["metadata"] == {"generateName": "web-1-", "annotations": {**OPT_IN, P + "status": STATUS}}
     assert "nodeName" not in again["spec"]
     assert again["spec"]["volumes"] == [{"name": "data"}]
     assert again["spec"]["containers"][0]["volumeMounts"] == [{"name": "data", "mountPath": "/d"}]
+
+
+def test_respec_prefers_the_controllers_pod_template() -> None:
+    template = {"metadata": {"annotations": OPT_IN}, "spec": {"containers": [{"name": "app", "image": "new"}]}}
+    replica_set = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {"name": "web-5d8"},
+        "spec": {"template": template},
+    }
+    what, again = respec(pod({**OPT_IN, P + "status": STATUS}), [replica_set])
+    assert what == "the pod template of its ReplicaSet web-5d8"
+    assert again == {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"generateName": "web-1-", "annotations": OPT_IN},
+        "spec": template["spec"],
+    }
 
 
 @pytest.mark.parametrize(

@@ -139,9 +139,11 @@ class Cluster:
             return None
         return _ok(reply, path)
 
-    def list_all(self, path: str, *, resource: str, scope: str) -> list[dict[str, Any]]:
+    def list_all(
+        self, path: str, *, resource: str, scope: str, params: Mapping[str, str] | None = None
+    ) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
-        params: dict[str, str] = {"limit": "500"}
+        params = {"limit": "500", **(params or {})}
         while True:
             reply = self.call("GET", path, verb="list", resource=resource, scope=scope, params=params)
             body = _ok(reply, path)
@@ -220,6 +222,21 @@ class Cluster:
         path = f"/api/v1/namespaces/{namespace}/services/{name}"
         found = self.get(path, resource="services", scope=f"namespace {namespace}", missing_ok=True)
         return dict(found) if found is not None else None
+
+    def ready_endpoints(self, namespace: str, service: str) -> int:
+        """How many ready endpoints the Service has (its EndpointSlices)."""
+        slices = self.list_all(
+            f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices",
+            resource="endpointslices",
+            scope=f"namespace {namespace}",
+            params={"labelSelector": f"kubernetes.io/service-name={service}"},
+        )
+        return sum(
+            1
+            for piece in slices
+            for endpoint in piece.get("endpoints") or []
+            if (endpoint.get("conditions") or {}).get("ready") is not False
+        )
 
     def deployments(self, namespace: str) -> list[dict[str, Any]]:
         return self.list_all(

@@ -27,7 +27,6 @@ from .verdicts import (
     entries_of,
     group_victims,
     pod_verdict,
-    prefix_of,
     respec,
     top_owner,
     would_be_pods,
@@ -103,8 +102,9 @@ def _check(cluster: Cluster, args: argparse.Namespace, namespace: str, documents
     elif args.pod:
         pod = cluster.pod(namespace, args.pod)
         if args.dry_run:
-            label = f"Pod {namespace}/{args.pod} (its spec, dry-run again)"
-            report.dry_runs.append(_dry_run(cluster, label, namespace, respec(pod, prefix_of(entries)), entries))
+            what, again = respec(pod, cluster.owners(pod))
+            label = f"Pod {namespace}/{args.pod} ({what}, dry-run)"
+            report.dry_runs.append(_dry_run(cluster, label, namespace, again, entries))
         report.pods.append(PodLine(namespace, args.pod, _verdict(cluster, pod, cluster.namespace(namespace), entries)))
     else:
         report.mode = "all-namespaces" if args.all_namespaces else "namespace"

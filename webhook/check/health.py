@@ -82,7 +82,9 @@ def _service_health(cluster: Cluster, result: ConfigurationHealth, service: tupl
         return
     spec = found.get("spec") or {}
     cluster_ip = str(spec.get("clusterIP") or "")
-    if cluster_ip and cluster_ip != "None":
+    if not cluster.ready_endpoints(ns, name):  # and an address of 10.x.x.x:443 may be anything from out here
+        result.tls = "not checked: no ready endpoint behind the Service (the apiserver cannot call it either)"
+    elif cluster_ip and cluster_ip != "None":
         result.tls_verified, result.tls = _probe(cluster_ip, port, f"{name}.{ns}.svc", ca)
     else:
         result.tls = "not checked: the Service has no ClusterIP"

@@ -299,8 +299,9 @@ def _time(value: str) -> datetime:
 
 
 def misplaced_on(owners: Sequence[Mapping[str, Any]], inject_key: str) -> str | None:
-    """The sentence for an opt-in written on a workload's own metadata instead of its pod template."""
-    for owner in owners:
+    """The sentence for an opt-in written on a workload's own metadata instead of its pod template. The topmost
+    owner is named: a Deployment's annotations are copied onto its ReplicaSets, but it is where they were written."""
+    for owner in reversed(owners):
         kind = str(owner.get("kind", ""))
         group = str(owner.get("apiVersion", "")).partition("/")[0] if "/" in str(owner.get("apiVersion", "")) else ""
         if (group, kind) not in TEMPLATE_PATHS:
@@ -417,11 +418,21 @@ def pod_from_template(template: Mapping[str, Any], base_name: str) -> dict[str, 
     return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_metadata, "spec": dict(template.get("spec") or {})}
 
 
-def respec(pod: Mapping[str, Any], prefix: str) -> dict[str, Any]:
-    """A live pod as it was asked for, to dry-run again: no status, scheduling or ServiceAccount additions, no
-    status annotation of ours (what the webhook would do now shows, not the idempotent replay)."""
+def respec(pod: Mapping[str, Any], owners: Sequence[Mapping[str, Any]] = ()) -> tuple[str, dict[str, Any]]:
+    """What to dry-run for a live pod, and what it is: the pod template of its nearest controller that has one (the
+    pod that controller would create now), else the pod's own spec without what scheduling and ServiceAccount
+    admission added. Our status annotation stays: on an injected pod the webhook then sees what it did already
+    (it is idempotent) instead of refusing its own volume as a conflict."""
     metadata = pod.get("metadata") or {}
-    annotations = {k: v for k, v in (metadata.get("annotations") or {}).items() if k != keys_under(prefix).status}
+    name = str(metadata.get("name", "check"))
+    for owner in owners:
+        kind = str(owner.get("kind", ""))
+        group = str(owner.get("apiVersion", "")).partition("/")[0]
+        template = pod_template(group, kind, owner)
+        if template is not None:
+            owner_name = (owner.get("metadata") or {}).get("name", "")
+            return f"the pod template of its {kind} {owner_name}", pod_from_template(template, name)
+    annotations = dict(metadata.get("annotations") or {})
     template = {"metadata": {"labels": metadata.get("labels") or {}, "annotations": annotations}}
     spec = dict(pod.get("spec") or {})
     spec.pop("nodeName", None)
@@ -438,7 +449,7 @@ def respec(pod: Mapping[str, Any], prefix: str) -> dict[str, Any]:
             if not spec[list_name]:
                 del spec[list_name]
     template["spec"] = spec
-    return pod_from_template(template, str(metadata.get("name", "check")))
+    return "its spec", pod_from_template(template, name)
 
 
 @dataclass(frozen=True, slots=True)
