@@ -84,6 +84,12 @@ def wait_for_pods(kube: Kube, namespace: str, count: int) -> list[dict[str, Any]
     return found
 
 
+def _next_second(obj: dict[str, Any]) -> None:
+    """Timestamps have a one-second resolution: wait until what comes next is created in a later second."""
+    created = datetime.fromisoformat(obj["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
+    eventually(lambda: datetime.now(UTC) >= created + timedelta(seconds=1), timeout=5, what="the next second")
+
+
 def lines(result: subprocess.CompletedProcess[str]) -> list[str]:
     return result.stdout.splitlines()
 
@@ -180,9 +186,7 @@ def outage(
     label = f"l{uuid.uuid4().hex[:8]}"
     namespace = make_namespace(**{ISOLATED: label})
     early = kube.must(kube.create(pods_path(namespace), pod("early", {P + "inject": "true"})))
-    # Timestamps have a one-second resolution: the configuration must be created in a later second.
-    created = datetime.fromisoformat(early["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
-    eventually(lambda: datetime.now(UTC) >= created + timedelta(seconds=1), timeout=5, what="the next second")
+    _next_second(early)
     server = start_server(control_plane, tmp_path)
     values = {"webhook": {"failurePolicy": "Ignore", "namespaceSelector": {"matchLabels": {ISOLATED: label}}}}
     try:
@@ -405,12 +409,15 @@ def test_the_check_jobs_command_as_its_service_account(
     tmp_path: Path,
 ) -> None:
     """The chart's checkJob for real: its RBAC installed by helm, its container's arguments run with a token of
-    its ServiceAccount. The chart's webhook has no endpoints here (no kubelet) and failurePolicy Ignore: a pod
-    opted in while it is down is the victim the Job reports, and it fails."""
+    its ServiceAccount. The victim is a pod that opted in before the chart was installed; it is created first so
+    that the apiserver never calls the chart's Service (its ClusterIP is not on this machine: tests send no
+    traffic there). The chart's webhook has no ready endpoint (no kubelet): the Job reports both, and fails."""
+    namespace = make_namespace(**{ISOLATED: (label := f"l{uuid.uuid4().hex[:8]}")})
+    early = kube.must(kube.create(pods_path(namespace), pod("victim", {P + "inject": "true"})))
+    _next_second(early)
     (tmp_path / "helm").mkdir()
     helm = Helm(kube_binaries.helm, tmp_path / "helm", control_plane.env())
     release, release_ns = f"chk-{uuid.uuid4().hex[:6]}", f"chk-{uuid.uuid4().hex[:6]}-system"
-    label = f"l{uuid.uuid4().hex[:8]}"
     values = {
         "checkJob": {"enabled": True},
         "replicaCount": 1,
@@ -437,9 +444,6 @@ def test_the_check_jobs_command_as_its_service_account(
         cronjob = next(d for d in manifest if d["kind"] == "CronJob")
         spec = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
         (container,) = spec["containers"]
-        namespace = make_namespace(**{ISOLATED: label})
-        created = kube.create(pods_path(namespace), pod("victim", {P + "inject": "true"}))
-        assert created.status == 201, created.body  # failed open: the webhook has no endpoints
         kubeconfig = tmp_path / "check.kubeconfig"
         control_plane.wait_for_default_serviceaccount(release_ns, timeout=60)
         service_account_kubeconfig(kube, control_plane, release_ns, kubeconfig, spec["serviceAccountName"])
@@ -448,7 +452,9 @@ def test_the_check_jobs_command_as_its_service_account(
         assert container["args"][0] == "check"
         assert result.returncode == 1, result.stderr
         text = lines(result)
-        assert f"  {namespace}: victim" in text
+        victim = text.index(f"  {namespace}: victim")
+        assert text[victim + 1].startswith("    opted in but not injected: created at ")
+        assert f", before the webhook configuration {release}-downward-webhook existed (" in text[victim + 1]
         assert f"    kubectl get pod victim -n {namespace} -o yaml | kubectl replace --force -f -" in text
         fullname = f"{release}-downward-webhook"
         no_endpoint = "not checked: no ready endpoint behind the Service (the apiserver cannot call it either)"
