@@ -917,6 +917,10 @@ def test_check_job_runs_check_all_namespaces_read_only(renders: dict[str, Render
     assert kube_rules.restricted_problems(container, pod, "check") == []
     assert pod["restartPolicy"] == "Never"
     assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    # Never a webhook replica: the Service (the apiserver's way in) and the PDB do not select its pod.
+    labels = job["template"]["metadata"]["labels"].items()
+    assert not render.one("Service")["spec"]["selector"].items() <= labels
+    assert not render.one("PodDisruptionBudget")["spec"]["selector"]["matchLabels"].items() <= labels
 
 
 def test_check_job_image_defaults_to_the_webhook_image(helm: Helm) -> None:
