@@ -4,6 +4,9 @@
 #
 #   docker build -t ghcr.io/downward-dev/downward-webhook:0.1.0 .
 #
+# EXTRAS adds optional extras of the package: --build-arg EXTRAS=check adds `downward-webhook check` and its
+# Kubernetes client (lightkube), for the chart's checkJob. The default image carries the server only.
+#
 # The base image is pinned by tag (python 3.11 on Debian bookworm, slim); pin a digest too in your own
 # build (FROM python:3.11.14-slim-bookworm@sha256:...) for byte-for-byte reproducible images.
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
@@ -20,12 +23,13 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 # if one ever is, instead of silently pulling a toolchain into the image).
 RUN python -m venv --without-pip /opt/venv
 
+ARG EXTRAS=""
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY webhook ./webhook
 # Then compile every module once, here: the final image's root filesystem is read-only, so Python could not
 # cache bytecode at run time. unchecked-hash: the .pyc stay valid whatever mtimes the copied files get.
-RUN pip --python /opt/venv/bin/python install --no-compile . \
+RUN pip --python /opt/venv/bin/python install --no-compile "./${EXTRAS:+[$EXTRAS]}" \
     && /opt/venv/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash /opt/venv/lib
 
 # --- final: the interpreter, the venv, nothing else --------------------------------------------------------

@@ -56,7 +56,7 @@ CRD_KINDS = {
     ("monitoring.coreos.com/v1", "PrometheusRule"),
 }
 RBAC_KINDS = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
-CLUSTER_SCOPED = {"MutatingWebhookConfiguration"}
+CLUSTER_SCOPED = {"MutatingWebhookConfiguration", "ClusterRole", "ClusterRoleBinding"}
 SYSTEM_NAMESPACES = {"kube-system", "kube-node-lease", "kube-public"}
 WEBHOOK_NAMES = ["pods.downward.dev", "workloads.downward.dev", "namespace.pods.downward.dev"]
 DEFAULT_IMAGE = "ghcr.io/downward-dev/downward-webhook"
@@ -142,7 +142,8 @@ def test_every_rendered_object_is_valid(renders: dict[str, Render], name: str) -
                     kubernetes_validate.validate(obj, version, strict=True)
                 except kubernetes_validate.ValidationError as error:
                     pytest.fail(f"{where} is invalid for Kubernetes {version}: {error.message} at {list(error.path)}")
-        assert kind not in RBAC_KINDS, f"{where}: the webhook needs no API permissions"
+        # The webhook needs no API permissions; only the optional checkJob reads (test_check_job_*).
+        assert kind not in RBAC_KINDS or metadata["name"].endswith("-check"), f"{where}: RBAC for the webhook"
         assert len(metadata["name"]) <= 63, where
         if kind in CLUSTER_SCOPED:
             assert "namespace" not in metadata, where
@@ -505,7 +506,7 @@ def test_full_values_enable_every_optional_feature(renders: dict[str, Render]) -
     assert pod["metadata"]["annotations"]["example.com/pod"] == "yes"
     assert pod["spec"]["priorityClassName"] == "system-cluster-critical"
     assert pod["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
-    assert pod["spec"]["serviceAccountName"] == render.one("ServiceAccount")["metadata"]["name"] == "downward-sa"
+    assert pod["spec"]["serviceAccountName"] == render.one("ServiceAccount", "downward-sa")["metadata"]["name"]
     assert _container(render)["image"] == f"{full['image']['repository']}@{full['image']['digest']}"
     assert len(pod["spec"]["topologySpreadConstraints"]) == 2
 
@@ -828,6 +829,7 @@ def test_schema_bounds_the_config_as_the_server_does() -> None:
 # Blocks that are Kubernetes structures passed through verbatim: their own comment documents them.
 PASS_THROUGH = {
     "resources",
+    "checkJob.resources",
     "podSecurityContext",
     "securityContext",
     "livenessProbe",
@@ -872,3 +874,70 @@ def test_chart_metadata_agrees_with_the_package() -> None:
     assert chart["kubeVersion"] == ">=1.29.0-0"
     assert chart["appVersion"] == pyproject["project"]["version"] == webhook.__version__
     assert _values()["image"]["repository"] == DEFAULT_IMAGE
+
+
+# --- the optional checkJob: `downward-webhook check -A` on a schedule -------------------------------------------
+
+
+def test_check_job_is_off_by_default(renders: dict[str, Render]) -> None:
+    render = renders["default"]
+    assert not [k for k in render.kinds() if k.split("/")[0] in {"CronJob", *RBAC_KINDS}]
+    assert len(render.all("ServiceAccount")) == 1
+    assert _values()["checkJob"]["enabled"] is False
+
+
+def test_check_job_runs_check_all_namespaces_read_only(renders: dict[str, Render]) -> None:
+    render = renders["full-values"]
+    full = yaml.safe_load(_ci("full-values").read_text(encoding="utf-8"))
+    cronjob = render.one("CronJob")
+    assert cronjob["spec"]["schedule"] == full["checkJob"]["schedule"]
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    job = cronjob["spec"]["jobTemplate"]["spec"]
+    assert job["backoffLimit"] == 0  # a failed check is an answer, not a flake
+    pod = job["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == full["checkJob"]["image"]
+    assert container["command"] == ["downward-webhook"]
+    assert container["args"] == ["check", "-A"]
+    parsed = cli_parser().parse_args(container["args"])  # the CLI of this commit accepts them
+    assert (parsed.command, parsed.all_namespaces) == ("check", True)
+    # Its own account, bound to a read-only ClusterRole; the webhook's account has none.
+    account = render.one("ServiceAccount", pod["serviceAccountName"])
+    assert pod["serviceAccountName"] == f"{render.one('Deployment')['metadata']['name']}-check"
+    assert pod["automountServiceAccountToken"] is True
+    binding = render.one("ClusterRoleBinding")
+    role = render.one("ClusterRole")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": role["metadata"]["name"],
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": NAMESPACE}
+    ]
+    verbs = {verb for rule in role["rules"] for verb in rule["verbs"]}
+    assert verbs == {"get", "list"}
+    readable = {
+        (group, resource) for rule in role["rules"] for group in rule["apiGroups"] for resource in rule["resources"]
+    }
+    assert readable == {
+        ("", "pods"), ("", "namespaces"), ("", "services"),
+        ("apps", "replicasets"), ("apps", "deployments"), ("apps", "statefulsets"), ("apps", "daemonsets"),
+        ("batch", "jobs"), ("batch", "cronjobs"),
+        ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"),
+        ("discovery.k8s.io", "endpointslices"),
+    }  # fmt: skip
+    assert not any("secrets" in rule["resources"] for rule in role["rules"])
+    assert kube_rules.restricted_problems(container, pod, "check") == []
+    assert pod["restartPolicy"] == "Never"
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    # Never a webhook replica: the Service (the apiserver's way in) and the PDB do not select its pod.
+    labels = job["template"]["metadata"]["labels"].items()
+    assert not render.one("Service")["spec"]["selector"].items() <= labels
+    assert not render.one("PodDisruptionBudget")["spec"]["selector"]["matchLabels"].items() <= labels
+
+
+def test_check_job_image_defaults_to_the_webhook_image(helm: Helm) -> None:
+    render = helm.template(values={"checkJob": {"enabled": True}})
+    (container,) = render.one("CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == _container(render)["image"]

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +94,21 @@ def test_dockerfile_agrees_with_the_chart(renders: dict[str, Render]) -> None:
 
     ignored = (REPO_ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
     assert ignored[ignored.index("*") :][:4] == ["*", "!pyproject.toml", "!README.md", "!webhook/"]
+
+
+def test_the_default_image_has_no_extras_and_extras_can_be_added() -> None:
+    """The server's image stays small: `check` and its client (lightkube) only with --build-arg EXTRAS=check,
+    the image the chart's checkJob needs."""
+    instructions = _dockerfile()
+    assert ("ARG", 'EXTRAS=""') in instructions
+    (install,) = [a for i, a in instructions if i == "RUN" and "install --no-compile" in a]
+    assert '"./${EXTRAS:+[$EXTRAS]}"' in install
+    extras = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "optional-dependencies"
+    ]
+    assert [d.split(">")[0] for d in extras["check"]] == ["lightkube"]
+    assert "lightkube" not in str(
+        tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    )
+    values = (CHART_DIR / "values.yaml").read_text(encoding="utf-8")
+    assert "--build-arg EXTRAS=check" in values

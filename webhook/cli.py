@@ -1,4 +1,4 @@
-"""The `downward-webhook` command: certs, serve, inject."""
+"""The `downward-webhook` command: certs, serve, inject, check."""
 
 from __future__ import annotations
 
@@ -45,7 +45,36 @@ def _parser() -> argparse.ArgumentParser:
     inject.add_argument("-f", "--filename", required=True, help="a YAML file of Pods and workloads, or - for stdin")
     inject.add_argument("--config", type=Path, help="operator configuration (YAML)")
     inject.add_argument("--namespace", default="default", help="namespace for objects that name none")
+
+    check = sub.add_parser(
+        "check",
+        help="why a pod was injected or not, asked of the live cluster (needs downward-webhook[check])",
+        description="Why a pod was injected or not, asked of the live cluster. Exit status: 0 all well, "
+        "1 not injected / opted-in pods left without injection / a dry-run denied / the webhook unhealthy, "
+        "2 usage, kubeconfig, connection or permission errors.",
+    )
+    _check_arguments(check)
     return parser
+
+
+def _check_arguments(parser: argparse.ArgumentParser) -> None:
+    try:
+        from .check.command import add_arguments
+    except ImportError:  # the optional extra is missing: say so when the command runs, not on every command
+        parser.add_argument("rest", nargs=argparse.REMAINDER)
+        return
+    add_arguments(parser)
+
+
+def _check(args: argparse.Namespace) -> int:
+    try:
+        from .check.command import run
+    except ImportError as error:
+        print(
+            f"error: check needs the optional extra: pip install 'downward-webhook[check]' ({error})", file=sys.stderr
+        )
+        return 2
+    return run(args)
 
 
 def _certs(args: argparse.Namespace) -> int:
@@ -130,7 +159,7 @@ def _inject(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"certs": _certs, "serve": _serve, "inject": _inject}
+    handlers = {"certs": _certs, "serve": _serve, "inject": _inject, "check": _check}
     return handlers[args.command](args)
 
 

@@ -8,6 +8,7 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -68,6 +69,45 @@ class Kube:
 
     def get(self, path: str) -> Any:
         return self.must(self.call("GET", path), 200)
+
+
+def write_kubeconfig(
+    path: Path, control_plane: ControlPlane, user: Mapping[str, str], namespace: str = "default"
+) -> Path:
+    """A kubeconfig for the test apiserver with one user (a token, or embedded client certificate data)."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "c",
+                "cluster": {
+                    "server": control_plane.server_url,
+                    "certificate-authority-data": control_plane.ca_bundle_b64,
+                },
+            }
+        ],
+        "users": [{"name": "u", "user": dict(user)}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u", "namespace": namespace}}],
+        "current-context": "c",
+    }
+    path.write_text(json.dumps(config), encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def service_account_kubeconfig(
+    kube: Kube, control_plane: ControlPlane, namespace: str, path: Path, account: str = "default"
+) -> str:
+    """A kubeconfig holding a token of the ServiceAccount, as its pod would have; returns the token."""
+    token = kube.must(
+        kube.create(
+            f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 600}},
+        )
+    )["status"]["token"]
+    write_kubeconfig(path, control_plane, {"token": token}, namespace)
+    return str(token)
 
 
 def eventually(check: Callable[[], Any], *, timeout: float = 60.0, interval: float = 0.2, what: str = "") -> Any:

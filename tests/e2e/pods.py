@@ -130,8 +130,8 @@ RESTRICTED_CONTAINER = {
 
 
 def webhook_pods(cluster: NodeCluster) -> list[dict[str, Any]]:
-    """The chart's webhook pods that are not being deleted."""
-    selector = f"app.kubernetes.io/instance={RELEASE}"
+    """The chart's webhook pods that are not being deleted (its Service's selector: not the checkJob's pods)."""
+    selector = f"app.kubernetes.io/name=downward-webhook,app.kubernetes.io/instance={RELEASE}"
     items: list[dict[str, Any]] = json.loads(
         cluster.kubectl("-n", NAMESPACE, "get", "pods", "-l", selector, "-o", "json")
     )["items"]

@@ -40,6 +40,7 @@ from tests.server_process import WebhookServer
 from webhook.certs import make_certificates, write_certificates
 
 CHART_NAME = "downward-webhook"
+CLUSTER_SCOPED = {"MutatingWebhookConfiguration", "ClusterRole", "ClusterRoleBinding"}  # the latter: checkJob
 WEBHOOK_NAMES = ["pods.downward.dev", "workloads.downward.dev", "namespace.pods.downward.dev"]
 IMAGE = "registry.k8s.io/pause:3.10"  # never pulled: there is no kubelet
 # ci/ files that need no cert-manager CRDs; each one is installed for real.
@@ -145,7 +146,7 @@ def _path(obj: Mapping[str, Any], namespace: str) -> str:
     api_version, kind = obj["apiVersion"], obj["kind"]
     base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
     plural = kind.lower()[:-1] + "ies" if kind.endswith("y") else kind.lower() + "s"
-    scope = "" if kind == "MutatingWebhookConfiguration" else f"/namespaces/{namespace}"
+    scope = "" if kind in CLUSTER_SCOPED else f"/namespaces/{namespace}"
     return f"{base}{scope}/{plural}/{obj['metadata']['name']}"
 
 
@@ -199,6 +200,8 @@ def test_install_is_accepted_by_the_apiserver(
     rendered = release.manifest()
     kinds = {obj["kind"] for obj in rendered}
     assert {"Deployment", "Service", "ConfigMap", "ServiceAccount", "MutatingWebhookConfiguration"} <= kinds
+    if values_file is not None and values_file.stem == "full-values":  # checkJob on: its CronJob and RBAC too
+        assert {"CronJob", "ClusterRole", "ClusterRoleBinding"} <= kinds
     for obj in rendered:
         stored = _get(control_plane, _path(obj, release.namespace))
         assert stored["metadata"]["labels"]["app.kubernetes.io/instance"] == release.name

@@ -21,7 +21,7 @@ import pytest
 from tests.chart_helpers import Helm
 from tests.e2e.cluster import Binaries, ControlPlane
 from tests.e2e.cluster.releases import Release
-from tests.e2e.kube import Kube, eventually
+from tests.e2e.kube import Kube, eventually, service_account_kubeconfig
 from tests.e2e.registration import ISOLATED, MWC_PATH, RunningWebhook, registered, start_server
 from tests.e2e.test_injection import P, assert_injected, pods, seed_pod
 from tests.server_process import free_port
@@ -160,34 +160,6 @@ def test_failure_policy_when_the_webhook_is_down(
         assert kube.call("GET", f"{pods(namespace)}/while-down").status == 404
 
 
-def _service_account_kubeconfig(kube: Kube, control_plane: ControlPlane, namespace: str, path: Path) -> str:
-    """A kubeconfig holding a token of the namespace's default ServiceAccount, as the pod would have."""
-    token = kube.must(
-        kube.create(
-            f"/api/v1/namespaces/{namespace}/serviceaccounts/default/token",
-            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 600}},
-        )
-    )["status"]["token"]
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": "c",
-                "cluster": {
-                    "server": control_plane.server_url,
-                    "certificate-authority-data": control_plane.ca_bundle_b64,
-                },
-            }
-        ],
-        "users": [{"name": "sa", "user": {"token": token}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "sa", "namespace": namespace}}],
-        "current-context": "c",
-    }
-    path.write_text(json.dumps(config), encoding="utf-8")
-    return str(token)
-
-
 def test_the_ambassador_command_line_really_proxies_as_the_service_account(
     kube: Kube, kube_binaries: Binaries, control_plane: ControlPlane, release: Release, namespace: str, tmp_path: Path
 ) -> None:
@@ -204,7 +176,7 @@ def test_the_ambassador_command_line_really_proxies_as_the_service_account(
     probe = [arg.replace(":8001", f":{port}") for arg in container["startupProbe"]["exec"]["command"]]
     assert command[0] == probe[0] == "/bin/kubectl"
     kubeconfig = tmp_path / "sa.kubeconfig"
-    _service_account_kubeconfig(kube, control_plane, namespace, kubeconfig)
+    service_account_kubeconfig(kube, control_plane, namespace, kubeconfig)
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
     kubectl = str(kube_binaries.kubectl)
     log = tmp_path / "proxy.log"

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 from cryptography import x509
 
+from tests.chart_helpers import CHART_DIR, Helm, helm_binary
 from tests.e2e.cluster import NodeCluster
 from tests.e2e.cluster.chart import NAMESPACE, RELEASE
 from tests.e2e.cluster.images import webhook_image_name
 from tests.e2e.cluster.node import NODE_NAME
-from tests.e2e.pods import Pods, busybox, webhook_pods
+from tests.e2e.pods import Pods, busybox, eventually, webhook_pods
 
 
 def test_the_chart_runs_the_image_built_here_on_the_node(node_cluster: NodeCluster) -> None:
@@ -101,3 +103,39 @@ def test_a_pod_created_with_kubectl_is_injected_through_the_service(
     assert "downward.dev/status" in pod["metadata"]["annotations"]
     assert pods.env("probe")["POD_NAME"] == "probe"
     pods.assert_nothing_pulled("probe")
+
+
+def test_the_check_job_runs_in_the_cluster(node_cluster: NodeCluster, node_namespace: str) -> None:
+    """The chart's checkJob on the node: `check -A` in a pod, as its ServiceAccount, reaching the webhook's
+    Service from inside: the caBundle verified against the certificate the replicas serve, their readiness, and
+    no opted-in pod left without injection (every pod here went through the webhook under Fail)."""
+    helm = Helm(helm_binary(), node_cluster.state / "helm", {"KUBECONFIG": str(node_cluster.kubeconfig_path)})
+    Pods(node_cluster, node_namespace).run(busybox("opted-in", annotations={"downward.dev/inject": "true"}))
+    helm.run(
+        "upgrade", RELEASE, str(CHART_DIR), "-n", NAMESPACE, "--reuse-values", "--set", "checkJob.enabled=true"
+    ).check()
+    ns = Pods(node_cluster, NAMESPACE)
+    try:
+        ns.kubectl("create", "job", "check-now", f"--from=cronjob/{RELEASE}-check")
+
+        def finished() -> dict[str, Any] | None:
+            job = json.loads(ns.kubectl("get", "job", "check-now", "-o", "json"))
+            return job if job.get("status", {}).get("succeeded") or job.get("status", {}).get("failed") else None
+
+        job = eventually("the check Job to finish", finished, timeout=120)
+        log = ns.kubectl("logs", "job/check-now")
+        assert job["status"].get("succeeded") == 1, log
+        (pod,) = json.loads(ns.kubectl("get", "pods", "-l", "job-name=check-now", "-o", "json"))["items"]
+        ns.assert_nothing_pulled(pod["metadata"]["name"])
+        service = f"{RELEASE}.{NAMESPACE}.svc"
+        assert ": the caBundle verifies the certificate served at " in log, log
+        assert f" for {service}\n" in log, log
+        assert f"  deployment {NAMESPACE}/{RELEASE}: 2/2 ready\n" in log, log
+        assert log.endswith("downward-webhook check: 0 opted-in pods not injected\n"), log
+        # The Job's pod is not a webhook replica: the Service still selects the two webhook pods only.
+        assert len(webhook_pods(node_cluster)) == 2
+    finally:
+        ns.kubectl("delete", "job", "check-now", "--ignore-not-found", "--cascade=foreground", "--wait", check=False)
+        helm.run(
+            "upgrade", RELEASE, str(CHART_DIR), "-n", NAMESPACE, "--reuse-values", "--set", "checkJob.enabled=false"
+        ).check()

@@ -40,6 +40,8 @@ MIRRORS = (
 )
 PYTHON_BASE = "localhost/downward/python:3.11-slim-bookworm"
 CHART = REPO_ROOT / "charts" / "downward-webhook"
+#: The Dockerfile's EXTRAS for the node's webhook image: it also runs the chart's checkJob.
+WEBHOOK_EXTRAS = "check"
 #: The package tooling the official python image carries under /usr/local, which the Dockerfile removes.
 PIP_WHEELS = ("pip==26.3", "setuptools==84.2.1", "wheel==0.45.1")  # wheel >= 0.46 needs `packaging`
 
@@ -211,8 +213,10 @@ def images(bins: Binaries) -> list[Image]:
         mounts = [f"{p}:{p}:ro" for p in ("/etc/ssl/certs/ca-certificates.crt", "/etc/pip.conf") if Path(p).exists()]
         # The host's CA bundle and pip.conf, mounted for RUN only: the package index is reached through a
         # proxy whose CA only the host trusts. Nothing of them lands in the image.
+        # EXTRAS=check: the same image also runs the chart's checkJob (`downward-webhook check -A`).
         buildah("bud", "--isolation", "chroot", *(f"--volume={m}" for m in mounts), "--build-arg",
-                f"PYTHON_IMAGE={PYTHON_BASE}", "--tag", webhook_name, str(REPO_ROOT), what="building the webhook image")  # fmt: skip
+                f"PYTHON_IMAGE={PYTHON_BASE}", "--build-arg", f"EXTRAS={WEBHOOK_EXTRAS}", "--tag", webhook_name, str(REPO_ROOT),
+                what="building the webhook image")  # fmt: skip
 
     def kubectl(buildah: Buildah) -> None:
         buildah.from_scratch(kubectl_name, [(bins.kubectl, "/bin/kubectl")],
@@ -246,7 +250,9 @@ def images(bins: Binaries) -> list[Image]:
     return [
         Image(
             webhook_name,
-            _digest(base_key, *webhook_inputs, *(str(p.relative_to(REPO_ROOT)) for p in webhook_inputs)),
+            _digest(
+                base_key, WEBHOOK_EXTRAS, *webhook_inputs, *(str(p.relative_to(REPO_ROOT)) for p in webhook_inputs)
+            ),
             webhook,
         ),
         Image(kubectl_name, _digest(bins.kubectl), kubectl),

@@ -1,0 +1,490 @@
+"""Why a pod was injected or not: pure functions of plain API objects (dicts), no I/O.
+
+The installed MutatingWebhookConfigurations are read, never assumed: the entries are recognised by their names
+(the chart's pods.downward.dev and namespace.pods.downward.dev), and their namespaceSelectors are evaluated
+against the namespace's labels the way the apiserver does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from webhook.core.annotations import MIRROR_ANNOTATION, keys_under
+from webhook.core.config import DEFAULT_PREFIX
+from webhook.core.errors import Denied
+from webhook.core.status import decode_status
+from webhook.core.workloads import TEMPLATE_PATHS, annotations_of, pod_template
+
+API_VERSION = "downward.dev/check/v1"
+
+ANNOTATION_ENTRY = "pods.downward.dev"  # pods that carry the opt-in annotation
+NAMESPACE_ENTRY = "namespace.pods.downward.dev"  # every pod of a namespace labelled "<prefix>inject: enabled"
+POD_ENTRIES = (ANNOTATION_ENTRY, NAMESPACE_ENTRY)
+NAME_LABEL = "kubernetes.io/metadata.name"  # set by the apiserver on every namespace; cannot be forged
+SYSTEM_NAMESPACES = ("kube-system", "kube-node-lease", "kube-public")
+# Keys that inject without "<prefix>inject" (annotations.py: they work alone).
+ALONE_KEYS = ("otel", "env-from-labels", "env-from-annotations")
+
+# Verdict codes; those of VICTIMS are pods that asked for injection and should have had it: restarting helps.
+INJECTED = "injected"
+STATUS_UNREADABLE = "status-unreadable"
+MIRROR = "mirror-pod"
+OPTED_OUT = "opted-out"
+MISPLACED = "annotation-on-workload"
+NOT_OPTED_IN = "not-opted-in"
+EXCLUDED = "excluded-namespace"
+NOT_SELECTED = "not-selected"
+NO_NAMESPACE_ENTRY = "no-namespace-entry"
+NO_CONFIGURATION = "no-configuration"
+BEFORE_CONFIGURATION = "created-before-configuration"
+MISSED = "no-webhook-answered"
+UNCHANGED = "admitted-unchanged"
+VICTIMS = frozenset({NO_CONFIGURATION, BEFORE_CONFIGURATION, MISSED, UNCHANGED})
+
+
+class UsageError(Exception):
+    """Arguments that do not go together; exit status 2."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One of our webhook entries, as installed."""
+
+    configuration: str
+    created: str  # the configuration's creationTimestamp
+    name: str
+    failure_policy: str
+    namespace_selector: Mapping[str, Any]
+    target: Mapping[str, Any]  # clientConfig: {"service": {...}} or {"url": ...}, and caBundle
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    code: str
+    message: str
+    injected: bool = False
+    opted_in: bool = False
+
+    @property
+    def victim(self) -> bool:
+        return self.code in VICTIMS
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    kind: str
+    name: str
+
+
+@dataclass
+class VictimGroup:
+    namespace: str
+    owner: Owner | None  # None: a bare pod
+    pods: list[str] = field(default_factory=list)
+    reason: str = ""
+
+    @property
+    def restart(self) -> str:
+        return restart_command(self.namespace, self.owner, self.pods)
+
+
+# --- the installed configuration ------------------------------------------------------------------------------
+
+
+def entries_of(configurations: Iterable[Mapping[str, Any]]) -> list[Entry]:
+    """Our pod entries in every MutatingWebhookConfiguration, oldest configuration first."""
+    found = []
+    for configuration in configurations:
+        metadata = configuration.get("metadata") or {}
+        for webhook in configuration.get("webhooks") or []:
+            if webhook.get("name") in POD_ENTRIES:
+                found.append(
+                    Entry(
+                        configuration=str(metadata.get("name", "")),
+                        created=str(metadata.get("creationTimestamp", "")),
+                        name=str(webhook["name"]),
+                        failure_policy=str(webhook.get("failurePolicy", "Fail")),
+                        namespace_selector=webhook.get("namespaceSelector") or {},
+                        target=webhook.get("clientConfig") or {},
+                    )
+                )
+    return sorted(found, key=lambda e: (e.created, e.configuration))
+
+
+def prefix_of(entries: Sequence[Entry]) -> str:
+    """The annotation prefix the installed chart uses: the namespace entry selects "<prefix>inject: enabled"."""
+    for entry in entries:
+        if entry.name == NAMESPACE_ENTRY:
+            for key, value in (entry.namespace_selector.get("matchLabels") or {}).items():
+                if value == "enabled" and key.endswith("/inject"):
+                    return str(key[: -len("inject")])
+    return DEFAULT_PREFIX
+
+
+def selector_failure(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> str | None:
+    """None when the label selector matches `labels`, else the first requirement that does not hold."""
+    for key, value in ((selector or {}).get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return f"{key}={value}"
+    for expression in (selector or {}).get("matchExpressions") or []:
+        key, operator, values = expression.get("key"), expression.get("operator"), expression.get("values") or []
+        present = key in labels
+        holds = {
+            "In": present and labels.get(key) in values,
+            "NotIn": not present or labels.get(key) not in values,
+            "Exists": present,
+            "DoesNotExist": not present,
+        }.get(str(operator), False)
+        if not holds:
+            return f"{key} {operator} [{', '.join(values)}]" if values else f"{key} {operator}"
+    return None
+
+
+def namespace_labels(namespace: Mapping[str, Any]) -> dict[str, str]:
+    metadata = namespace.get("metadata") or {}
+    labels = dict(metadata.get("labels") or {})
+    labels.setdefault(NAME_LABEL, str(metadata.get("name", "")))
+    return labels
+
+
+# --- one pod ----------------------------------------------------------------------------------------------------
+
+
+def describe_status(value: str, prefix: str) -> str:
+    """ "env POD_NAME,POD_NAMESPACE into app, volume /etc/downward" from our status annotation."""
+    status = decode_status(keys_under(prefix).status, value)
+    parts = []
+    into = ",".join(status.containers) or "no container"
+    parts.append(f"env {','.join(status.env)} into {into}" if status.env else f"no env into {into}")
+    if status.mount_path:
+        parts.append(f"volume {status.mount_path}")
+    if status.ambassador:
+        parts.append(f"ambassador ({status.ambassador})")
+    return ", ".join(parts)
+
+
+def pod_verdict(
+    pod: Mapping[str, Any],
+    namespace: Mapping[str, Any],
+    entries: Sequence[Entry],
+    owners: Sequence[Mapping[str, Any]] = (),
+    prefix: str | None = None,
+) -> Verdict:
+    """The one-line reason for an existing pod. `owners`: its controller chain, nearest first (ReplicaSet,
+    Deployment), as far as it could be read."""
+    prefix = prefix or prefix_of(entries)
+    keys = keys_under(prefix)
+    metadata = pod.get("metadata") or {}
+    annotations = metadata.get("annotations") or {}
+    ns_name = str(metadata.get("namespace") or (namespace.get("metadata") or {}).get("name", ""))
+    labels = namespace_labels(namespace)
+    if keys.status in annotations:
+        return _from_status(annotations[keys.status], prefix)
+    if MIRROR_ANNOTATION in annotations:
+        return Verdict(MIRROR, "not injected: a static pod's mirror is never injected (the kubelet created it)")
+    raw = annotations.get(keys.inject)
+    folded = raw.strip().lower() if isinstance(raw, str) else None
+    if folded == "false":
+        return Verdict(OPTED_OUT, f"opted out: the pod has {keys.inject}={raw}")
+    by_annotation = folded == "true" or any(prefix + key in annotations for key in ALONE_KEYS)
+    by_namespace = labels.get(keys.inject) == "enabled"
+    if not (by_annotation or by_namespace):
+        misplaced = misplaced_on(owners, keys.inject)
+        return (
+            Verdict(MISPLACED, misplaced)
+            if misplaced
+            else Verdict(
+                NOT_OPTED_IN,
+                f"not sent to the webhook: namespace {ns_name} has no label {keys.inject}=enabled "
+                f"and the pod has no {keys.inject} annotation",
+            )
+        )
+    return _missed(metadata, ns_name, labels, entries, by_annotation=by_annotation, by_namespace=by_namespace)
+
+
+def _from_status(value: str, prefix: str) -> Verdict:
+    try:
+        return Verdict(INJECTED, "injected: " + describe_status(value, prefix), injected=True, opted_in=True)
+    except Denied as denial:
+        return Verdict(STATUS_UNREADABLE, f"status annotation unreadable: {denial.message}", opted_in=True)
+
+
+def _missed(
+    metadata: Mapping[str, Any],
+    ns_name: str,
+    labels: Mapping[str, str],
+    entries: Sequence[Entry],
+    *,
+    by_annotation: bool,
+    by_namespace: bool,
+) -> Verdict:
+    """An opted-in pod without our status: which entry should have had it, and why it did not."""
+    inject_key = prefix_of(entries) + "inject"
+    if not entries:
+        return Verdict(
+            NO_CONFIGURATION,
+            "opted in but not injected: no downward-webhook MutatingWebhookConfiguration is installed",
+            opted_in=True,
+        )
+    relevant = [e for e in entries if e.name == NAMESPACE_ENTRY] if by_namespace else []
+    if not relevant:
+        if not by_annotation:
+            return Verdict(
+                NO_NAMESPACE_ENTRY,
+                f"not sent to the webhook: namespace {ns_name} is labelled {inject_key}=enabled but no installed "
+                f"configuration has the namespace-wide entry (chart value webhook.namespaceWide.enabled)",
+                opted_in=True,
+            )
+        relevant = [e for e in entries if e.name == ANNOTATION_ENTRY]
+    matching = [e for e in relevant if selector_failure(e.namespace_selector, labels) is None]
+    if not matching:
+        return _not_selected(relevant[0], ns_name, labels)
+    created = str(metadata.get("creationTimestamp", ""))
+    if all(_before(created, e.created) for e in matching):
+        first = matching[0]
+        return Verdict(
+            BEFORE_CONFIGURATION,
+            f"opted in but not injected: created at {created}, before the webhook configuration "
+            f"{first.configuration} existed ({first.created}); restart it",
+            opted_in=True,
+        )
+    if any(e.failure_policy == "Ignore" for e in matching):
+        return Verdict(
+            MISSED,
+            f"opted in but not injected: created at {created} while no webhook answered (failurePolicy Ignore)",
+            opted_in=True,
+        )
+    return Verdict(
+        UNCHANGED,
+        f"opted in but not injected: the webhook admitted it unchanged at {created}; see the webhook's logs",
+        opted_in=True,
+    )
+
+
+def _not_selected(entry: Entry, ns_name: str, labels: Mapping[str, str]) -> Verdict:
+    failure = selector_failure(entry.namespace_selector, labels) or ""
+    if failure.startswith(f"{NAME_LABEL} NotIn"):
+        service = entry.target.get("service") or {}
+        if ns_name in SYSTEM_NAMESPACES:
+            why = "a system namespace"
+        elif ns_name == service.get("namespace"):
+            why = "the webhook's own namespace"
+        else:
+            why = "listed in the chart value webhook.excludeNamespaces"
+        return Verdict(
+            EXCLUDED,
+            f"not sent to the webhook: namespace {ns_name} is excluded ({why}) by {entry.configuration}",
+            opted_in=True,
+        )
+    return Verdict(
+        NOT_SELECTED,
+        f"not sent to the webhook: namespace {ns_name} is not selected by the namespaceSelector of "
+        f"{entry.configuration}/{entry.name} (needs {failure})",
+        opted_in=True,
+    )
+
+
+def _before(pod_created: str, configuration_created: str) -> bool:
+    try:
+        return _time(pod_created) < _time(configuration_created)
+    except ValueError:
+        return False
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def misplaced_on(owners: Sequence[Mapping[str, Any]], inject_key: str) -> str | None:
+    """The sentence for an opt-in written on a workload's own metadata instead of its pod template. The topmost
+    owner is named: a Deployment's annotations are copied onto its ReplicaSets, but it is where they were written."""
+    for owner in reversed(owners):
+        kind = str(owner.get("kind", ""))
+        group = str(owner.get("apiVersion", "")).partition("/")[0] if "/" in str(owner.get("apiVersion", "")) else ""
+        if (group, kind) not in TEMPLATE_PATHS:
+            continue
+        if inject_key in annotations_of(owner) and inject_key not in annotations_of(pod_template(group, kind, owner)):
+            path = ".".join(TEMPLATE_PATHS[(group, kind)])
+            name = (owner.get("metadata") or {}).get("name", "")
+            return (
+                f"not injected: {inject_key} is on the {kind} {name}, not its pod template: "
+                f"move it to {path}.metadata.annotations"
+            )
+    return None
+
+
+# --- outage victims ---------------------------------------------------------------------------------------------
+
+
+def controller_of(obj: Mapping[str, Any]) -> Owner | None:
+    for reference in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if reference.get("controller"):
+            return Owner(str(reference.get("kind", "")), str(reference.get("name", "")))
+    return None
+
+
+def top_owner(pod: Mapping[str, Any], owners: Sequence[Mapping[str, Any]]) -> Owner | None:
+    """The object to restart: the Deployment above a ReplicaSet, the CronJob above a Job, else the controller."""
+    owner = controller_of(pod)
+    for obj in owners:
+        above = controller_of(obj)
+        if above is not None:
+            owner = above
+    return owner
+
+
+def group_victims(victims: Iterable[tuple[Mapping[str, Any], Owner | None, Verdict]]) -> list[VictimGroup]:
+    groups: dict[tuple[str, str, str], VictimGroup] = {}
+    for pod, owner, verdict in victims:
+        metadata = pod.get("metadata") or {}
+        ns, name = str(metadata.get("namespace", "")), str(metadata.get("name", ""))
+        key = (ns, owner.kind, owner.name) if owner else (ns, "Pod", name)
+        group = groups.setdefault(key, VictimGroup(ns, owner, reason=verdict.message))
+        group.pods.append(name)
+    return sorted(groups.values(), key=lambda g: (g.namespace, g.owner.kind if g.owner else "", g.pods[0]))
+
+
+def restart_command(namespace: str, owner: Owner | None, pods: Sequence[str]) -> str:
+    if owner is not None and owner.kind in ("Deployment", "StatefulSet", "DaemonSet"):
+        return f"kubectl rollout restart {owner.kind.lower()}/{owner.name} -n {namespace}"
+    if owner is not None and owner.kind == "CronJob":
+        rerun = f"kubectl create job --from=cronjob/{owner.name} {owner.name}-rerun -n {namespace}"
+        return rerun + "  # or wait for the next run"
+    if owner is not None:  # ReplicaSet, Job, anything else that recreates its pods
+        return f"kubectl delete pod {' '.join(pods)} -n {namespace}  # the {owner.kind} {owner.name} recreates them"
+    return " ; ".join(f"kubectl get pod {pod} -n {namespace} -o yaml | kubectl replace --force -f -" for pod in pods)
+
+
+# --- manifests and dry-runs -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WouldBe:
+    """A pod to dry-run: what it came from, the namespace and the pod; or why a document is skipped."""
+
+    label: str
+    namespace: str
+    pod: dict[str, Any] | None
+    skipped: str = ""
+
+
+def would_be_pods(documents: Iterable[Any], default_namespace: str) -> list[WouldBe]:
+    """The pod each Pod or workload document would create (a workload's pod template), named by generateName so
+    that a dry-run never collides with an existing pod."""
+    result = []
+    for doc in _flatten(documents):
+        if not isinstance(doc, dict):
+            result.append(WouldBe("(document)", default_namespace, None, "not a Kubernetes object"))
+            continue
+        kind, api_version = str(doc.get("kind", "")), str(doc.get("apiVersion", ""))
+        group = api_version.partition("/")[0] if "/" in api_version else ""
+        metadata = doc["metadata"] if isinstance(doc.get("metadata"), dict) else {}
+        name = str(metadata.get("name") or metadata.get("generateName") or "")
+        namespace = str(metadata.get("namespace") or default_namespace)
+        label = f"{kind} {namespace}/{name}".rstrip("/")
+        if (group, kind) == ("", "Pod"):
+            template: Any = doc
+        elif (group, kind) in TEMPLATE_PATHS:
+            template = pod_template(group, kind, doc)
+        else:
+            result.append(
+                WouldBe(label, namespace, None, f"skipped: a {kind or 'document without kind'} makes no pods")
+            )
+            continue
+        if not isinstance(template, dict):
+            result.append(WouldBe(label, namespace, None, "skipped: no pod template"))
+            continue
+        result.append(WouldBe(label, namespace, pod_from_template(template, name or "check")))
+    return result
+
+
+def _flatten(documents: Iterable[Any]) -> Iterable[Any]:
+    for doc in documents:
+        if isinstance(doc, dict) and doc.get("kind") == "List" and isinstance(doc.get("items"), list):
+            yield from doc["items"]
+        elif doc is not None:
+            yield doc
+
+
+def pod_from_template(template: Mapping[str, Any], base_name: str) -> dict[str, Any]:
+    metadata = template["metadata"] if isinstance(template.get("metadata"), dict) else {}
+    pod_metadata: dict[str, Any] = {"generateName": f"{base_name.rstrip('-')}-"}
+    for key in ("labels", "annotations"):
+        if metadata.get(key):
+            pod_metadata[key] = dict(metadata[key])
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_metadata, "spec": dict(template.get("spec") or {})}
+
+
+def respec(pod: Mapping[str, Any], owners: Sequence[Mapping[str, Any]] = ()) -> tuple[str, dict[str, Any]]:
+    """What to dry-run for a live pod, and what it is: the pod template of its nearest controller that has one (the
+    pod that controller would create now), else the pod's own spec without what scheduling and ServiceAccount
+    admission added. Our status annotation stays: on an injected pod the webhook then sees what it did already
+    (it is idempotent) instead of refusing its own volume as a conflict."""
+    metadata = pod.get("metadata") or {}
+    name = str(metadata.get("name", "check"))
+    for owner in owners:
+        kind = str(owner.get("kind", ""))
+        group = str(owner.get("apiVersion", "")).partition("/")[0]
+        template = pod_template(group, kind, owner)
+        if template is not None:
+            owner_name = (owner.get("metadata") or {}).get("name", "")
+            return f"the pod template of its {kind} {owner_name}", pod_from_template(template, name)
+    annotations = dict(metadata.get("annotations") or {})
+    template = {"metadata": {"labels": metadata.get("labels") or {}, "annotations": annotations}}
+    spec = dict(pod.get("spec") or {})
+    spec.pop("nodeName", None)
+    token_volumes = {
+        v.get("name") for v in spec.get("volumes") or [] if str(v.get("name", "")).startswith("kube-api-access-")
+    }
+    if token_volumes:
+        spec["volumes"] = [v for v in spec["volumes"] if v.get("name") not in token_volumes]
+        for list_name in ("containers", "initContainers"):
+            spec[list_name] = [
+                {**c, "volumeMounts": [m for m in c.get("volumeMounts") or [] if m.get("name") not in token_volumes]}
+                for c in spec.get(list_name) or []
+            ]
+            if not spec[list_name]:
+                del spec[list_name]
+    template["spec"] = spec
+    return "its spec", pod_from_template(template, name)
+
+
+@dataclass(frozen=True, slots=True)
+class DryRun:
+    label: str
+    outcome: str  # "injected" | "not-injected" | "denied" | "skipped"
+    message: str
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome == "denied" or self.message.startswith("would NOT be injected")
+
+
+def dry_run_verdict(
+    label: str,
+    status: int,
+    body: Any,
+    warnings: Sequence[str],
+    *,
+    namespace: Mapping[str, Any],
+    entries: Sequence[Entry],
+) -> DryRun:
+    """What the apiserver's dry-run create answered, in one line."""
+    if status >= 400 or not isinstance(body, dict) or body.get("kind") == "Status":
+        message = body.get("message", "") if isinstance(body, dict) else str(body)
+        return DryRun(label, "denied", f"denied: {message}", tuple(warnings))
+    verdict = pod_verdict(body, namespace, entries)
+    if verdict.injected:
+        return DryRun(label, "injected", "would be " + verdict.message, tuple(warnings))
+    if verdict.victim:
+        reason = (
+            "no downward-webhook configuration is installed"
+            if verdict.code == NO_CONFIGURATION
+            else "the webhook did not answer (failurePolicy Ignore) or left it unchanged"
+        )
+        return DryRun(label, "not-injected", f"would NOT be injected although it opted in: {reason}", tuple(warnings))
+    return DryRun(label, "not-injected", f"would not be injected: {verdict.message}", tuple(warnings))
