@@ -3,14 +3,15 @@
 #   make test   set everything up (Python venv, Kubernetes/etcd/helm/containerd built from Go modules, the node's
 #               Debian packages and images) and run lint, types and the whole test suite
 # and for people:
-#   make cluster        a local one-node cluster with the webhook installed by its chart (.cluster/)
+#   make cluster        a local one-node cluster with the webhook installed by its chart (.cluster/);
+#                       PROMETHEUS=1 adds a Prometheus with the chart's alert rules (docs/operations.md)
 #   make cluster-down   stop it and undo everything it did on this machine
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: run test lint typecheck unit e2e kube-tools node-tools cluster cluster-down cluster-images bench clean
+.PHONY: run test lint typecheck unit e2e kube-tools node-tools prom-tools monitoring-files cluster cluster-down cluster-images bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,12 +29,23 @@ kube-tools:
 	bash tools/kube/build.sh
 	for pin in tools/kube/1.*/; do [ -d "$$pin" ] || continue; bash tools/kube/build-controlplane.sh "$$pin" || exit 1; done
 
+# prometheus and promtool (tools/prometheus), built from the Go module github.com/prometheus/prometheus and
+# cached by pin like the above (~3 min cold on 2 cores, plus the download): the monitoring tests check the
+# chart's alert rules and the dashboard with them, and run a real Prometheus on the node cluster.
+prom-tools:
+	bash tools/prometheus/build.sh
+
+# deploy/monitoring/downward-webhook-alerts.yaml, the plain rules file, generated from the chart's alert rules
+# (tests/test_monitoring.py fails when it differs).
+monitoring-files: $(STAMP)
+	$(BIN)/python -m tests.monitoring_helpers
+
 # The node's Debian packages (runc, CNI plugins, iptables, tini, buildah, mmdebstrap, busybox-static).
 node-tools:
 	bash tools/node/install.sh
 
-cluster: $(STAMP) kube-tools node-tools
-	$(BIN)/python -m tests.e2e.cluster up
+cluster: $(STAMP) kube-tools node-tools $(if $(PROMETHEUS),prom-tools)
+	$(BIN)/python -m tests.e2e.cluster up $(if $(PROMETHEUS),--prometheus)
 
 cluster-down: $(STAMP)
 	$(BIN)/python -m tests.e2e.cluster down
@@ -50,13 +62,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) kube-tools node-tools lint typecheck
+test: $(STAMP) kube-tools node-tools prom-tools lint typecheck
 	$(BIN)/pytest --durations=15
 
 unit: $(STAMP)
 	$(BIN)/pytest --ignore=tests/e2e
 
-e2e: $(STAMP) kube-tools node-tools
+e2e: $(STAMP) kube-tools node-tools prom-tools
 	$(BIN)/pytest tests/e2e
 
 # Benchmarks (not part of `make test`): wrk (installed with apt-get when missing), the webhook against its floor,

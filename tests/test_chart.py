@@ -53,6 +53,7 @@ CRD_KINDS = {
     ("cert-manager.io/v1", "Certificate"),
     ("cert-manager.io/v1", "Issuer"),
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
 }
 RBAC_KINDS = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
 CLUSTER_SCOPED = {"MutatingWebhookConfiguration", "ClusterRole", "ClusterRoleBinding"}
@@ -84,6 +85,12 @@ def _container(render: Render) -> dict[str, Any]:
     assert [c["name"] for c in containers] == ["webhook"]
     container: dict[str, Any] = containers[0]
     return container
+
+
+def _config_map(render: Render) -> dict[str, Any]:
+    """The server's configuration ConfigMap (the dashboard's, when rendered, is the other one)."""
+    (config_map,) = [c for c in render.all("ConfigMap") if "config.yaml" in c.get("data", {})]
+    return config_map
 
 
 def _webhooks(render: Render) -> dict[str, dict[str, Any]]:
@@ -156,7 +163,7 @@ def test_every_rendered_object_is_valid(renders: dict[str, Render], name: str) -
 
 @pytest.mark.parametrize("name", VALUE_IDS)
 def test_config_map_is_accepted_by_the_server(renders: dict[str, Render], name: str) -> None:
-    config_map = renders[name].one("ConfigMap")
+    config_map = _config_map(renders[name])
     config = config_from_mapping(yaml.safe_load(config_map["data"]["config.yaml"]))
     assert isinstance(config, OperatorConfig)
     if name == "default":
@@ -165,7 +172,7 @@ def test_config_map_is_accepted_by_the_server(renders: dict[str, Render], name: 
 
 
 def test_full_values_config_reaches_the_server(renders: dict[str, Render]) -> None:
-    config = config_from_mapping(yaml.safe_load(renders["full-values"].one("ConfigMap")["data"]["config.yaml"]))
+    config = config_from_mapping(yaml.safe_load(_config_map(renders["full-values"])["data"]["config.yaml"]))
     assert config.core.prefix == "inject.example.com/"
     assert config.core.ambassador.mode == "container"
     assert config.server.max_body_bytes == 1048576
@@ -236,7 +243,7 @@ def test_deployment_defaults(renders: dict[str, Render]) -> None:
     assert "emptyDir" in volumes[mounts["/tmp"]["name"]]
     tls_volume = volumes[mounts["/tls"]["name"]]["secret"]
     assert [item["key"] for item in tls_volume["items"]] == ["tls.crt", "tls.key"]  # never the CA key
-    assert volumes[mounts["/config"]["name"]]["configMap"]["name"] == render.one("ConfigMap")["metadata"]["name"]
+    assert volumes[mounts["/config"]["name"]]["configMap"]["name"] == _config_map(render)["metadata"]["name"]
 
     (spread,) = pod["topologySpreadConstraints"]
     assert spread["topologyKey"] == "kubernetes.io/hostname"
@@ -358,7 +365,7 @@ def test_each_pod_reaches_at_most_one_pod_entry(renders: dict[str, Render], name
     render = renders[name]
     hooks = _webhooks(render)
     pod_entries = [hook for hook in hooks.values() if hook["rules"][0]["resources"] == ["pods"]]
-    prefix = config_from_mapping(yaml.safe_load(render.one("ConfigMap")["data"]["config.yaml"])).core.prefix
+    prefix = config_from_mapping(yaml.safe_load(_config_map(render)["data"]["config.yaml"])).core.prefix
     label = f"{prefix}inject"
     scope = (
         _values()["webhook"]["namespaceSelector"]["matchLabels"] if name == "default" else {"environment": "staging"}
@@ -513,6 +520,13 @@ def test_full_values_enable_every_optional_feature(renders: dict[str, Render]) -
     assert endpoint["tlsConfig"]["ca"]["secret"] == {"name": render.one("Secret")["metadata"]["name"], "key": "ca.crt"}
     assert endpoint["tlsConfig"]["serverName"] == f"{service['metadata']['name']}.{NAMESPACE}.svc"
 
+    rule = render.one("PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "prometheus"
+    assert {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]} >= {"DownwardWebhookDown"}
+    (dashboard,) = [c for c in render.all("ConfigMap") if c["metadata"]["name"].endswith("-dashboard")]
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboard["data"]["downward-webhook.json"])["uid"] == "downward-webhook"
+
     policy = render.one("NetworkPolicy")["spec"]
     assert policy["policyTypes"] == ["Ingress"]
     (rule,) = policy["ingress"]
@@ -607,7 +621,7 @@ def test_operator_can_disable_the_ambassador_everywhere_or_per_namespace(helm: H
 
     def server_config(ambassador: dict[str, Any]) -> Config:
         render = helm.template(values={"config": {"ambassador": ambassador}})
-        raw = yaml.safe_load(render.one("ConfigMap")["data"]["config.yaml"])
+        raw = yaml.safe_load(_config_map(render)["data"]["config.yaml"])
         assert {key: raw["ambassador"][key] for key in ambassador} == ambassador
         return config_from_mapping(raw).core
 
@@ -715,7 +729,7 @@ def test_on_the_oldest_release_the_defaults_stay_native_sidecar_and_match_condit
     """Both are beta and on by default in 1.29 (SidecarContainers, AdmissionWebhookMatchConditions), and the e2e
     suite runs the defaults on a 1.29 apiserver, so the chart does not change them by .Capabilities.KubeVersion."""
     render = helm.template(extra=["--kube-version", "1.29.0"])
-    config = config_from_mapping(yaml.safe_load(render.one("ConfigMap")["data"]["config.yaml"]))
+    config = config_from_mapping(yaml.safe_load(_config_map(render)["data"]["config.yaml"]))
     assert config.core.ambassador.mode == "native"
     assert all(hook["matchConditions"] for hook in render.one("MutatingWebhookConfiguration")["webhooks"])
 

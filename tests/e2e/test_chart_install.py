@@ -45,9 +45,12 @@ WEBHOOK_NAMES = ["pods.downward.dev", "workloads.downward.dev", "namespace.pods.
 IMAGE = "registry.k8s.io/pause:3.10"  # never pulled: there is no kubelet
 # ci/ files that need no cert-manager CRDs; each one is installed for real.
 CI_FILES = sorted(path for path in CI_DIR.glob("*.yaml") if "certmanager" not in path.stem)
-# The Prometheus operator's CRDs are not in this cluster: its ServiceMonitor is rendered (and validated) by
-# tests/test_chart.py; here it is switched off.
-CI_OVERRIDES: dict[str, dict[str, Any]] = {"full-values": {"serviceMonitor": {"enabled": False}}}
+# The Prometheus operator's CRDs are not in this cluster: its ServiceMonitor and PrometheusRule are rendered (and
+# validated) by tests/test_chart.py and tests/test_monitoring.py; here they are switched off. (The dashboard's
+# ConfigMap is a core object: it is installed.)
+CI_OVERRIDES: dict[str, dict[str, Any]] = {
+    "full-values": {"serviceMonitor": {"enabled": False}, "prometheusRule": {"enabled": False}}
+}
 # The routing test's webhook fails fast: the apiserver gives each call 1 s, the server's own read deadline
 # has to stay below that (the chart checks).
 UNREACHABLE_FAIL: dict[str, dict[str, Any]] = {

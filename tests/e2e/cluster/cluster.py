@@ -28,7 +28,7 @@ from tests.e2e.cluster.binaries import Binaries
 from tests.e2e.cluster.controlplane import AdminAPI, client_env
 from tests.e2e.cluster.images import Image, build_all
 from tests.e2e.cluster.pki import CertificateAuthority, write_kubeconfig
-from tests.e2e.cluster.procs import ClusterError, Processes, free_ports, http_status
+from tests.e2e.cluster.procs import ClusterError, Proc, Processes, free_ports, http_status
 from tests.e2e.cluster.sandbox import Sandbox
 
 CONTEXT = "downward-local"
@@ -212,15 +212,35 @@ class NodeCluster:
         write_kubeconfig(self.state / "kube-proxy.kubeconfig", server=inside, ca=ca, user=admin, name=CONTEXT)
         self._api = AdminAPI(self.server_url, pki / "ca.crt", admin)
 
-    def _forward(self, procs: Processes, sandbox: Sandbox) -> None:
-        listener = socket.create_server(("127.0.0.1", self.host_port))
+    def _forward(self, procs: Processes, sandbox: Sandbox, host_port: int | None = None, port: int = 0) -> Proc:
+        """Forward a loopback port of the host (the apiserver's by default) to ``port`` in the node."""
+        listener = socket.create_server(("127.0.0.1", host_port or self.host_port))
         try:
             # Run as a file, not through this package, whose imports it does not need.
             argv = [sys.executable, str(Path(__file__).with_name("forward.py")), str(listener.fileno()),
-                    f"127.0.0.1:{node.APISERVER_PORT}"]  # fmt: skip
-            procs.spawn("forward", argv, prefix=sandbox.prefix, pass_fds=[listener.fileno()])
+                    f"127.0.0.1:{port or node.APISERVER_PORT}"]  # fmt: skip
+            name = "forward" if host_port is None else f"forward-{port}"
+            return procs.spawn(name, argv, prefix=sandbox.prefix, pass_fds=[listener.fileno()])
         finally:
             listener.close()  # the forwarder holds its own copy
+
+    def run_in_node(self, name: str, argv: Sequence[str], *, forward_port: int = 0) -> tuple[list[Proc], int]:
+        """Start a long-running program inside the node (its network, mounts and PIDs; it dies with the node),
+        logging to logs/<name>.log; with ``forward_port``, also forward a free loopback port of the host to
+        that port in the node. Returns the processes (stop them with :meth:`stop_processes`) and the host port."""
+        if self._procs is None or self._sandbox is None:
+            raise ClusterError("node cluster not started")
+        procs = [self._procs.spawn(name, argv, prefix=self._sandbox.prefix)]
+        host_port = 0
+        if forward_port:
+            (host_port,) = free_ports(1)
+            procs.append(self._forward(self._procs, self._sandbox, host_port, forward_port))
+        return procs, host_port
+
+    def stop_processes(self, procs: Sequence[Proc]) -> None:
+        """Stop what :meth:`run_in_node` started (newest first)."""
+        if self._procs is not None:
+            self._procs.stop_some(procs)
 
     def _ctr(self, *args: str, what: str) -> str:
         proc = subprocess.run(

@@ -120,6 +120,13 @@ class Processes:
         for p in reversed(procs):
             terminate(p.popen.pid, grace, p.popen.wait)
 
+    def stop_some(self, procs: Sequence[Proc], grace: float = 5.0) -> None:
+        """SIGTERM (then SIGKILL) these processes only, newest first."""
+        for p in reversed(procs):
+            if p in self.procs:
+                self.procs.remove(p)
+            terminate(p.popen.pid, grace, p.popen.wait)
+
     def wait_until(self, proc: Proc, check: Callable[[], str | None], deadline: float, what: str) -> None:
         """Poll ``check`` (None = ready, else what it saw) until ``deadline``; fail at once if ``proc`` exits."""
         last = "nothing yet"
