@@ -195,6 +195,42 @@ def test_sigterm_fails_readiness_first_then_drains(tmp_path: Path) -> None:
     assert server.logs().count('"msg":"admission"') == 2, server.logs()
 
 
+def test_while_draining_each_answer_closes_its_kept_alive_connection(tmp_path: Path) -> None:
+    """Connections do not follow endpoint removal: the apiserver keeps using one to a terminating pod. While
+    draining, every answer says `Connection: close` and the server closes that connection after it, so the
+    client never sends on a connection the server is closing (a lost POST is a failed pod creation)."""
+    config = write_config(tmp_path / "config.yaml", shutdownDelaySeconds=3)
+    server = WebhookServer(tmp_path, config=config).start()
+    assert server.process is not None
+    context = server.tls_context()
+    with context.wrap_socket(socket.create_connection((server.host, server.port)), server_hostname="localhost") as s:
+        s.settimeout(5)
+        reader = s.makefile("rb")
+
+        def answer() -> tuple[int, dict[str, str]]:
+            request = b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            s.sendall(request + b"Content-Length: %d\r\n\r\n" % len(REVIEW) + REVIEW)
+            status = int(reader.readline().split()[1])
+            headers: dict[str, str] = {}
+            while (line := reader.readline().strip()) != b"":
+                name, _, value = line.decode().partition(":")
+                headers[name.strip().lower()] = value.strip()
+            reader.read(int(headers["content-length"]))
+            return status, headers
+
+        status, headers = answer()
+        assert (status, headers.get("connection")) == (200, None)  # kept alive before the signal
+        os.killpg(server.process.pid, signal.SIGTERM)
+        time.sleep(0.3)
+        status, headers = answer()  # the same connection, during the drain
+        assert (status, headers.get("connection")) == (200, "close")
+        assert reader.read(1) == b""  # and the server closed it right after the answer, long before the delay ends
+    with httpx.Client(base_url=server.url, verify=context, timeout=5) as fresh:
+        response = fresh.get("/readyz")
+        assert (response.status_code, response.headers.get("connection")) == (503, "close")
+    server.process.wait(timeout=30)
+
+
 def test_slow_headers_are_cut_off(tmp_path: Path) -> None:
     config = write_config(tmp_path / "config.yaml", headerTimeoutSeconds=0.5, shutdownDelaySeconds=0)
     server = WebhookServer(tmp_path, config=config).start()

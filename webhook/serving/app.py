@@ -20,6 +20,7 @@ from fastapi.responses import Response
 from ..core.config import Config
 from .asgi import (
     ASGIApp,
+    Message,
     Receive,
     Scope,
     Send,
@@ -91,6 +92,8 @@ def create_app(
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            if not state.ready:
+                send = closing(send)
             inject_by_default = ADMISSION_PATHS.get(scope["path"])
             if inject_by_default is not None:
                 await admission(scope, receive, send, inject_by_default)
@@ -98,3 +101,21 @@ def create_app(
         await api(scope, receive, send)
 
     return app
+
+
+def closing(send: Send) -> Send:
+    """`send` with `Connection: close` on the response: while draining, each answer ends its connection.
+
+    The apiserver reaches us through kept-alive HTTP/1.1 connections that endpoint removal does not move (a
+    connection stays on the pod it was opened to). Closing one that is idle races with the apiserver sending
+    on it, and a POST lost that way is not retried: the pod creation fails (EOF). Said in the answer, the
+    close is one the client reads before it could reuse the connection; uvicorn closes it after the response.
+    """
+
+    async def send_closing(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
+            message = {**message, "headers": [*headers, (b"connection", b"close")]}
+        await send(message)
+
+    return send_closing
