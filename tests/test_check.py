@@ -15,23 +15,18 @@ import pytest
 
 from webhook.check.command import add_arguments, validate
 from webhook.check.health import ConfigurationHealth
+from webhook.check.manifests import dry_run_verdict, respec, would_be_pods
 from webhook.check.output import PodLine, Report, as_json, as_text
 from webhook.check.verdicts import (
     API_VERSION,
-    Owner,
     UsageError,
     Verdict,
-    dry_run_verdict,
     entries_of,
-    group_victims,
     pod_verdict,
     prefix_of,
-    respec,
-    restart_command,
     selector_failure,
-    top_owner,
-    would_be_pods,
 )
+from webhook.check.victims import Owner, group_victims, restart_command, top_owner
 
 P = "downward.dev/"
 EXCLUDED = ["kube-system", "kube-node-lease", "kube-public", "downward-system", "legacy"]

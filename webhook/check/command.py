@@ -16,21 +16,10 @@ import yaml
 
 from .cluster import CheckError, Cluster, load_kubeconfig
 from .health import health, ours
+from .manifests import DryRun, dry_run_verdict, respec, would_be_pods
 from .output import PodLine, Report, as_json, as_text
-from .verdicts import (
-    NOT_OPTED_IN,
-    DryRun,
-    Entry,
-    UsageError,
-    Verdict,
-    dry_run_verdict,
-    entries_of,
-    group_victims,
-    pod_verdict,
-    respec,
-    top_owner,
-    would_be_pods,
-)
+from .verdicts import NOT_OPTED_IN, Entry, UsageError, Verdict, entries_of, pod_verdict
+from .victims import group_victims, top_owner
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -8,7 +8,9 @@ from typing import Any
 import orjson
 
 from .health import ConfigurationHealth
-from .verdicts import API_VERSION, DryRun, Verdict, VictimGroup
+from .manifests import DryRun
+from .verdicts import API_VERSION, Verdict
+from .victims import VictimGroup
 
 
 @dataclass(frozen=True, slots=True)
