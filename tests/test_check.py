@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 from webhook.check.command import add_arguments, validate
 from webhook.check.health import ConfigurationHealth
+from webhook.check.kubeconfig import merge
 from webhook.check.manifests import dry_run_verdict, respec, would_be_pods
 from webhook.check.output import PodLine, Report, as_json, as_text
 from webhook.check.verdicts import (
@@ -644,3 +646,70 @@ def test_usage_errors_are_exit_2(argv: tuple[str, ...], stderr: str, tmp_path: P
     answer = run(*[str(config) if a == "KUBECONFIG" else a for a in argv])
     assert answer.returncode == 2
     assert stderr in answer.stderr
+
+
+# --- $KUBECONFIG with several files, merged like kubectl ------------------------------------------------------
+
+A = ("/home/me/.kube/config", {
+    "current-context": "dev",
+    "clusters": [{"name": "dev", "cluster": {"server": "https://dev", "certificate-authority": "dev-ca.crt"}}],
+    "users": [{"name": "me", "user": {"client-certificate": "me.crt", "client-key": "/abs/me.key"}}],
+    "contexts": [{"name": "dev", "context": {"cluster": "dev", "user": "me"}}],
+})  # fmt: skip
+B = ("/etc/kube/prod.yaml", {
+    "current-context": "prod",
+    "clusters": [{"name": "dev", "cluster": {"server": "https://shadowed"}},
+                 {"name": "prod", "cluster": {"server": "https://prod"}}],
+    "users": [{"name": "ops", "user": {"tokenFile": "token"}}],
+    "contexts": [{"name": "prod", "context": {"cluster": "prod", "user": "ops", "namespace": "shop"}}],
+})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("files", "current", "servers", "paths"),
+    [
+        # The first file naming an entry wins; current-context comes from the first file that sets one.
+        ([A, B], "dev", {"dev": "https://dev", "prod": "https://prod"},
+         ["/home/me/.kube/dev-ca.crt", "/home/me/.kube/me.crt", "/abs/me.key", "/etc/kube/token"]),
+        ([B, A], "prod", {"dev": "https://shadowed", "prod": "https://prod"},
+         ["/etc/kube/token", "/home/me/.kube/me.crt", "/abs/me.key"]),
+        # A file with only a current-context picks among the entries of the next ones; empty files add nothing.
+        ([("/x/ctx", {"current-context": "prod"}), ("/x/empty", None), B], "prod",
+         {"dev": "https://shadowed", "prod": "https://prod"}, ["/etc/kube/token"]),
+        ([("/x/empty", None)], None, {}, []),
+    ],
+)  # fmt: skip
+def test_kubeconfig_files_merge_like_kubectl(
+    files: list[tuple[str, Any]], current: str | None, servers: dict[str, str], paths: list[str]
+) -> None:
+    merged = merge(files)
+    assert merged.get("current-context") == current
+    assert {c["name"]: c["cluster"]["server"] for c in merged["clusters"]} == servers
+    found = [
+        value
+        for section, body in (("clusters", "cluster"), ("users", "user"))
+        for entry in merged[section]
+        for key, value in entry[body].items()
+        if key in ("certificate-authority", "client-certificate", "client-key", "tokenFile")
+    ]
+    assert sorted(found) == sorted(paths)
+
+
+def test_kubeconfig_from_two_files_reaches_the_context_they_make_together(tmp_path: Path) -> None:
+    """kubectl's split: the context and current-context in one file, the cluster and user in another. The
+    cluster is a closed port, so the answer shows which server was chosen."""
+    (tmp_path / "a").write_text("current-context: c\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n")
+    (tmp_path / "b").write_text(
+        "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:9', insecure-skip-tls-verify: true}}]\n"
+        "users: [{name: u, user: {token: t}}]\n",
+        encoding="utf-8",
+    )
+    missing = tmp_path / "missing"  # kubectl skips a listed file that does not exist
+    kubeconfig = os.pathsep.join(str(p) for p in (missing, tmp_path / "a", tmp_path / "b"))
+    answer = run(env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "KUBECONFIG": kubeconfig})
+    assert answer.returncode == 2
+    assert answer.stderr.startswith("error: cannot reach the cluster at https://127.0.0.1:9: "), answer.stderr
+    (tmp_path / "b").write_text("clusters: [not, a, mapping\n", encoding="utf-8")
+    broken = run(env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "KUBECONFIG": kubeconfig})
+    assert broken.returncode == 2
+    assert broken.stderr.startswith(f"error: kubeconfig {tmp_path / 'b'}: cannot be read: "), broken.stderr

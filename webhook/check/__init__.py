@@ -3,6 +3,7 @@
     verdicts.py  pure: the installed configuration, a pod, its namespace and owners -> one actionable sentence
     victims.py   pure: opted-in pods left without injection, grouped by owner, and the command restarting them
     manifests.py pure: the pod a manifest would create, what to dry-run for a live pod, the dry-run's answer
+    kubeconfig.py pure: the files of $KUBECONFIG merged by kubectl's rules
     cluster.py   the cluster's API (kubeconfig and credentials through lightkube), dry-runs, the TLS probe
     output.py    the report as text or as a versioned JSON document
     command.py   the subcommand: arguments -> reads -> verdicts -> report -> exit status

@@ -26,6 +26,8 @@ from lightkube.config import client_adapter
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.core.exceptions import ConfigError
 
+from .kubeconfig import merge
+
 IN_CLUSTER = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 MWC = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
 # RFC 7234 warn-code 299, agent "-", quoted text: how the apiserver sends admission warnings.
@@ -62,15 +64,15 @@ class Reply:
 
 
 def load_kubeconfig(path: str | None, context: str | None) -> tuple[Any, str]:
-    """The kubeconfig as kubectl finds it: --kubeconfig, $KUBECONFIG (the first file that exists),
+    """The kubeconfig as kubectl finds it: --kubeconfig, the files of $KUBECONFIG (merged like kubectl does),
     ~/.kube/config, then the pod's ServiceAccount. Returns lightkube's config and the context's namespace."""
     candidates = [path] if path else [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
     if not candidates:
         candidates = [str(Path.home() / ".kube" / "config")]
+    existing = [p for p in candidates if Path(p).is_file()]
     try:
-        existing = next((p for p in candidates if Path(p).is_file()), None)
-        if existing is not None:
-            single = KubeConfig.from_file(existing).get(context)
+        if existing:
+            single = KubeConfig.from_dict(merge([(p, _read(p)) for p in existing])).get(context)
         elif path is None and (IN_CLUSTER / "token").is_file() and "KUBERNETES_SERVICE_HOST" in os.environ:
             single = KubeConfig.from_service_account().get(context)
         else:
@@ -80,11 +82,21 @@ def load_kubeconfig(path: str | None, context: str | None) -> tuple[Any, str]:
             )
     except ConfigError as error:
         raise CheckError(f"kubeconfig: {error}") from None
-    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as error:
-        raise CheckError(f"kubeconfig {existing}: cannot be read: {error}") from None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise CheckError(f"kubeconfig {', '.join(existing) or IN_CLUSTER}: cannot be used: {error}") from None
     if single is None:
         raise CheckError("kubeconfig: no current-context; pass --context")
     return single, str(single.namespace or "default")
+
+
+def _read(path: str) -> Any:
+    try:
+        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise CheckError(f"kubeconfig {path}: cannot be read: {error}") from None
+    if document is not None and not isinstance(document, dict):
+        raise CheckError(f"kubeconfig {path}: not a kubeconfig (a mapping with clusters, users, contexts)")
+    return document
 
 
 class Cluster:
