@@ -11,6 +11,7 @@ module by tools/prometheus/build.sh) and against the real webhook's /metrics.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -22,7 +23,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.chart_helpers import CHART_DIR, NAMESPACE, RELEASE, REPO_ROOT, VALUE_IDS, VALUE_SETS, Helm, Render
+from tests.chart_helpers import NAMESPACE, RELEASE, REPO_ROOT, VALUE_IDS, VALUE_SETS, Helm, Render
 from tests.monitoring_helpers import (
     APISERVER_METRICS,
     PLAIN_RULES,
@@ -257,16 +258,29 @@ def test_dashboard_is_importable(helm: Helm) -> None:
         assert needed in titles, needed
 
 
-def test_dashboard_config_map_carries_the_file(helm: Helm) -> None:
+@pytest.mark.parametrize("timeout", [5, 8])
+def test_dashboard_config_map_carries_the_file_with_the_releases_timeout(helm: Helm, timeout: int) -> None:
     render = helm.template(
-        values={"dashboard": {"enabled": True, "namespace": "grafana", "annotations": {"grafana_folder": "K8s"}}}
+        values={
+            "dashboard": {"enabled": True, "namespace": "grafana", "annotations": {"grafana_folder": "K8s"}},
+            "webhook": {"timeoutSeconds": timeout},
+        }
     )
     (config_map,) = [c for c in render.all("ConfigMap") if c["metadata"]["name"].endswith("-dashboard")]
     assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert config_map["metadata"]["namespace"] == "grafana"
     assert config_map["metadata"]["annotations"] == {"grafana_folder": "K8s"}
-    file_text = (CHART_DIR / "dashboards" / "downward-webhook.json").read_text(encoding="utf-8")
-    assert config_map["data"]["downward-webhook.json"] == file_text.rstrip("\n")
+    shipped = json.loads(config_map["data"]["downward-webhook.json"])
+    variable = next(v for v in shipped["templating"]["list"] if v["name"] == "timeout")
+    value = str(timeout)
+    assert (variable["query"], variable["current"]["value"], variable["options"][0]["value"]) == (value,) * 3
+    # Everything else is the file, as imported by hand (where the variable starts at the default, 5).
+    board = dashboard()
+    default = next(v for v in board["templating"]["list"] if v["name"] == "timeout")
+    assert default["query"] == "5"
+    default.update(query=value, current={"text": value, "value": value})
+    default["options"] = [{"selected": True, "text": value, "value": value}]
+    assert shipped == board
 
 
 def test_every_dashboard_query_parses(prom_tools: Path, tmp_path: Path) -> None:
