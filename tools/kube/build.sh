@@ -10,8 +10,9 @@
 #
 # The bin dir is ${DOWNWARD_KUBE_CACHE:-$HOME/.cache/downward-webhook}/bin-<key>, with
 # <key> = first 16 hex of sha256(tools/kube/go.sum + tools/helm/go.sum + tools/runtime/go.sum +
-# tools/kube/build.sh), so a Kubernetes/helm/containerd bump or a change to this script gets a
-# fresh dir. When that dir already holds every binary nothing is built. Progress goes to stderr.
+# tools/kube/build.sh + tools/lib/cached-build.sh), so a Kubernetes/helm/containerd bump or a change to
+# these scripts gets a fresh dir. When that dir already holds every binary nothing is built. Progress goes
+# to stderr.
 set -euo pipefail
 
 KUBE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,11 +21,10 @@ RUNTIME_DIR=$(cd "$KUBE_DIR/../runtime" && pwd)
 BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl etcd helm
   containerd containerd-shim-runc-v2 ctr crictl)
 
-log() { printf '[build.sh] %s\n' "$*" >&2; }
-
-key=$(cat "$KUBE_DIR/go.sum" "$HELM_DIR/go.sum" "$RUNTIME_DIR/go.sum" "$KUBE_DIR/build.sh" | sha256sum | cut -c1-16)
-CACHE_ROOT=${DOWNWARD_KUBE_CACHE:-$HOME/.cache/downward-webhook}
-BIN_DIR=$CACHE_ROOT/bin-$key
+LOG_NAME=build.sh
+# shellcheck source=tools/lib/cached-build.sh
+source "$KUBE_DIR/../lib/cached-build.sh"
+BIN_DIR=$(cache_dir bin "$KUBE_DIR/go.sum" "$HELM_DIR/go.sum" "$RUNTIME_DIR/go.sum" "$KUBE_DIR/build.sh")
 
 case "${1:-}" in
   --print-dir) echo "$BIN_DIR"; exit 0 ;;
@@ -32,24 +32,8 @@ case "${1:-}" in
   *) echo "usage: $0 [--print-dir]" >&2; exit 2 ;;
 esac
 
-have_all() {
-  local b
-  for b in "${BINARIES[@]}"; do [[ -x $BIN_DIR/$b ]] || return 1; done
-}
-
-if have_all; then
-  log "up to date: $BIN_DIR"
-  echo "$BIN_DIR"
-  exit 0
-fi
-
-if ! command -v go >/dev/null 2>&1; then
-  echo "go not found: install Go >= 1.26 (see tools/kube/go.mod) and re-run tools/kube/build.sh" >&2
-  exit 3
-fi
-
-export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
-JOBS=${DOWNWARD_KUBE_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}
+exit_if_built
+go_environment "tools/kube/build.sh (see tools/kube/go.mod)"
 
 mod_version() { (cd "$1" && go list -m -f '{{.Version}}' "$2"); }
 
@@ -58,15 +42,9 @@ ETCD=$(mod_version "$KUBE_DIR" go.etcd.io/etcd/server/v3) # e.g. v3.7.0
 HELM=$(mod_version "$HELM_DIR" helm.sh/helm/v4)          # e.g. v4.3.1
 CONTAINERD=$(mod_version "$RUNTIME_DIR" github.com/containerd/containerd/v2)  # e.g. v2.4.2
 CRICTL=$(mod_version "$RUNTIME_DIR" sigs.k8s.io/cri-tools)                  # e.g. v1.37.0
-minor=${K8S#v1.}; minor=${minor%%.*}
 log "go: $(go version); k8s $K8S, etcd $ETCD, helm $HELM, containerd $CONTAINERD, crictl $CRICTL; -p $JOBS"
 
-# Same version ldflags as kubernetes' hack/lib/version.sh (component-base + client-go).
-kube_ldflags="-s -w"
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  kube_ldflags+=" -X $pkg.gitVersion=$K8S -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
-  kube_ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
-done
+kube_ldflags=$(kube_ldflags "$K8S")
 # etcd normally stamps its git SHA; there is none for a module build.
 etcd_ldflags="-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=module-$ETCD"
 helm_ldflags="-s -w -X helm.sh/helm/v4/internal/version.version=$HELM"
@@ -75,9 +53,7 @@ containerd_ldflags="-s -w -X github.com/containerd/containerd/v2/version.Version
 containerd_ldflags+=" -X github.com/containerd/containerd/v2/version.Revision=module"
 crictl_ldflags="-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL"
 
-mkdir -p "$CACHE_ROOT"
-STAGE=$(mktemp -d "$CACHE_ROOT/.stage-$key.XXXXXX")
-trap 'rm -rf "$STAGE"' EXIT
+stage_begin
 
 start=$SECONDS
 log "building the Kubernetes binaries (the slow part)"
@@ -106,16 +82,6 @@ log "building containerd + crictl"
   -o "$STAGE/crictl" sigs.k8s.io/cri-tools/cmd/crictl)
 log "built in $((SECONDS - start))s"
 
-for b in "${BINARIES[@]}"; do [[ -x $STAGE/$b ]] || { log "missing $b after build"; exit 1; }; done
 printf 'k8s=%s\netcd=%s\nhelm=%s\ncontainerd=%s\ncrictl=%s\ngo=%s\n' \
   "$K8S" "$ETCD" "$HELM" "$CONTAINERD" "$CRICTL" "$(go env GOVERSION)" >"$STAGE/VERSIONS"
-
-# Publish atomically: a concurrent or interrupted build never leaves a half-filled dir.
-if [[ -e $BIN_DIR ]] && ! have_all; then rm -rf "$BIN_DIR"; fi   # stale/incomplete
-if ! mv -T "$STAGE" "$BIN_DIR" 2>/dev/null; then
-  have_all || { log "could not move $STAGE to $BIN_DIR"; exit 1; }
-fi
-trap - EXIT
-rm -rf "$STAGE"
-log "binaries in $BIN_DIR"
-echo "$BIN_DIR"
+publish

@@ -8,8 +8,8 @@
 #   tools/prometheus/build.sh --print-dir   print the bin dir only (no build, no go needed)
 #
 # The bin dir is ${DOWNWARD_KUBE_CACHE:-$HOME/.cache/downward-webhook}/prom-<key>, with
-# <key> = first 16 hex of sha256(tools/prometheus/go.sum + tools/prometheus/build.sh), the same
-# convention as tools/kube/build.sh. Build tags remove_all_sd,enable_kubernetes_sd leave out every
+# <key> = first 16 hex of sha256(tools/prometheus/go.sum + tools/prometheus/build.sh +
+# tools/lib/cached-build.sh, which the build scripts of tools/ share). Build tags remove_all_sd,enable_kubernetes_sd leave out every
 # service discovery but Kubernetes' (the cloud SDKs are most of Prometheus' size and build time).
 # The web UI's assets are not embedded (no builtinassets tag): the HTTP API is all the tests use.
 set -euo pipefail
@@ -17,11 +17,10 @@ set -euo pipefail
 PROM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BINARIES=(prometheus promtool)
 
-log() { printf '[prometheus/build.sh] %s\n' "$*" >&2; }
-
-key=$(cat "$PROM_DIR/go.sum" "$PROM_DIR/build.sh" | sha256sum | cut -c1-16)
-CACHE_ROOT=${DOWNWARD_KUBE_CACHE:-$HOME/.cache/downward-webhook}
-BIN_DIR=$CACHE_ROOT/prom-$key
+LOG_NAME=prometheus/build.sh
+# shellcheck source=tools/lib/cached-build.sh
+source "$PROM_DIR/../lib/cached-build.sh"
+BIN_DIR=$(cache_dir prom "$PROM_DIR/go.sum" "$PROM_DIR/build.sh")
 
 case "${1:-}" in
   --print-dir) echo "$BIN_DIR"; exit 0 ;;
@@ -29,24 +28,8 @@ case "${1:-}" in
   *) echo "usage: $0 [--print-dir]" >&2; exit 2 ;;
 esac
 
-have_all() {
-  local b
-  for b in "${BINARIES[@]}"; do [[ -x $BIN_DIR/$b ]] || return 1; done
-}
-
-if have_all; then
-  log "up to date: $BIN_DIR"
-  echo "$BIN_DIR"
-  exit 0
-fi
-
-if ! command -v go >/dev/null 2>&1; then
-  echo "go not found: install Go >= 1.26 (see tools/prometheus/go.mod) and re-run tools/prometheus/build.sh" >&2
-  exit 3
-fi
-
-export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
-JOBS=${DOWNWARD_KUBE_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}
+exit_if_built
+go_environment "tools/prometheus/build.sh (see tools/prometheus/go.mod)"
 
 MOD=$(cd "$PROM_DIR" && go list -m -f '{{.Version}}' github.com/prometheus/prometheus)  # e.g. v0.316.0
 # The module v0.3XX.Y is Prometheus 3.XX.Y (the module path has no /v3, so v3.16.0 is tagged v0.316.0).
@@ -62,9 +45,7 @@ ldflags+=" -X github.com/prometheus/common/version.Branch=module"
 ldflags+=" -X github.com/prometheus/common/version.BuildUser=downward-webhook"
 ldflags+=" -X github.com/prometheus/common/version.BuildDate=19700101-00:00:00"
 
-mkdir -p "$CACHE_ROOT"
-STAGE=$(mktemp -d "$CACHE_ROOT/.stage-prom-$key.XXXXXX")
-trap 'rm -rf "$STAGE"' EXIT
+stage_begin
 
 start=$SECONDS
 log "building prometheus + promtool"
@@ -73,15 +54,5 @@ log "building prometheus + promtool"
   github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool)
 log "built in $((SECONDS - start))s"
 
-for b in "${BINARIES[@]}"; do [[ -x $STAGE/$b ]] || { log "missing $b after build"; exit 1; }; done
 printf 'prometheus=%s\nmodule=%s\ngo=%s\n' "$VERSION" "$MOD" "$(go env GOVERSION)" >"$STAGE/VERSIONS"
-
-# Publish atomically: a concurrent or interrupted build never leaves a half-filled dir.
-if [[ -e $BIN_DIR ]] && ! have_all; then rm -rf "$BIN_DIR"; fi   # stale/incomplete
-if ! mv -T "$STAGE" "$BIN_DIR" 2>/dev/null; then
-  have_all || { log "could not move $STAGE to $BIN_DIR"; exit 1; }
-fi
-trap - EXIT
-rm -rf "$STAGE"
-log "binaries in $BIN_DIR"
-echo "$BIN_DIR"
+publish
