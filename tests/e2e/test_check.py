@@ -217,9 +217,10 @@ def test_pod_created_while_no_webhook_answered(
 
 
 def test_all_namespaces_lists_the_victims_by_owner_with_the_restart(
-    control_plane: ControlPlane, webhook: RunningWebhook, outage: tuple[str, RunningWebhook]
+    control_plane: ControlPlane, kube: Kube, webhook: RunningWebhook, outage: tuple[str, RunningWebhook]
 ) -> None:
     namespace, _ = outage
+    kube.must(kube.create(pods_path(namespace), pod("plain")))  # never opted in: -A's JSON leaves it out
     result = check(control_plane, "-A")
     assert result.returncode == 1, result.stderr
     text = lines(result)
@@ -232,6 +233,14 @@ def test_all_namespaces_lists_the_victims_by_owner_with_the_restart(
     count = int(text[-1].removeprefix("downward-webhook check: ").split()[0])
     assert count >= 4  # early, bare and the two replicas (other tests may have left victims too)
     assert text[-1] == f"downward-webhook check: {count} opted-in pods not injected"
+    # Its JSON lists the pods that opted in, not every pod of the cluster; -n lists them all.
+    everything = json.loads(check(control_plane, "-A", "-o", "json").stdout)
+    assert [p for p in everything["pods"] if not p["optedIn"]] == []
+    assert {"bare", "early"} <= {p["name"] for p in everything["pods"] if p["namespace"] == namespace}
+    assert "plain" in {
+        p["name"] for p in json.loads(check(control_plane, "-n", namespace, "-o", "json").stdout)["pods"]
+    }
+    assert sum(len(v["pods"]) for v in everything["victims"]) == count
     # Scoped to the namespace: the same four, and nothing from elsewhere.
     scoped = check(control_plane, "-n", namespace, "-o", "json")
     assert scoped.returncode == 1

@@ -111,7 +111,8 @@ def _check(cluster: Cluster, args: argparse.Namespace, namespace: str, documents
                 if scope is None
                 else _verdict(cluster, pod, namespace_object, entries)
             )
-            report.pods.append(PodLine(ns_name, str(metadata.get("name", "")), verdict))
+            if scope is not None or verdict.opted_in:  # -A: the opted-in pods only, or a big cluster floods it
+                report.pods.append(PodLine(ns_name, str(metadata.get("name", "")), verdict))
             if verdict.victim:
                 victims.append((pod, top_owner(pod, cluster.owners(pod)), verdict))
         report.victims = group_victims(victims)
