@@ -110,13 +110,27 @@ def service_account_kubeconfig(
     return str(token)
 
 
-def eventually(check: Callable[[], Any], *, timeout: float = 60.0, interval: float = 0.2, what: str = "") -> Any:
-    """Poll until `check` returns something truthy; fail with `what` and the last value otherwise."""
+def eventually(
+    check: Callable[[], Any],
+    *,
+    timeout: float = 60.0,
+    interval: float = 0.2,
+    what: str = "",
+    done: Callable[[Any], bool] = bool,
+    retry_on: tuple[type[Exception], ...] = (),
+) -> Any:
+    """Poll until `done(check())` (by default: a truthy value), an exception of `retry_on` counting as not yet;
+    fail with `what` and the last value or exception otherwise. The one wait of the e2e suite (pods.py's
+    node-side `eventually` is this, waiting for something other than None)."""
     deadline = time.monotonic() + timeout
     last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
+    while True:
+        try:
+            last = check()
+            if done(last):
+                return last
+        except retry_on as exc:  # e.g. exec before the container runs
+            last = exc
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or check}: last {last!r}")
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or check}: last value {last!r}")

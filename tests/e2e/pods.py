@@ -7,7 +7,6 @@ they were waiting for when they give up.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +16,7 @@ import yaml
 from tests.e2e.cluster import REPO_ROOT, NodeCluster
 from tests.e2e.cluster.chart import NAMESPACE, RELEASE
 from tests.e2e.cluster.procs import ClusterError
+from tests.e2e.kube import eventually as kube_eventually
 
 EXAMPLES = REPO_ROOT / "examples"
 T = TypeVar("T")
@@ -29,19 +29,12 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def eventually(what: str, probe: Callable[[], T | None], timeout: float = 60.0, interval: float = 0.5) -> T:
-    """``probe()`` until it returns something other than None; AssertionError naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while True:
-        try:
-            result = probe()
-            if result is not None:
-                return result
-        except ClusterError as exc:  # e.g. exec before the container runs
-            last = exc
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}" + (f": {last}" if last else ""))
-        time.sleep(interval)
+    """``probe()`` until it returns something other than None, a ClusterError (kubectl failed: exec before the
+    container runs) counting as not yet; AssertionError naming ``what`` after ``timeout``."""
+    result: T = kube_eventually(
+        probe, timeout=timeout, interval=interval, what=what, done=lambda v: v is not None, retry_on=(ClusterError,)
+    )
+    return result
 
 
 class Pods:
