@@ -24,6 +24,7 @@ from webhook.check.verdicts import (
     UsageError,
     Verdict,
     entries_of,
+    limited_verdict,
     pod_verdict,
     prefix_of,
     selector_failure,
@@ -549,6 +550,7 @@ def test_json_document_shape() -> None:
         ],
         "dryRuns": [],
         "problems": [],
+        "unreadable": "",
         "exitCode": 1,
     }
     assert API_VERSION == "downward.dev/check/v1"
@@ -713,3 +715,39 @@ def test_kubeconfig_from_two_files_reaches_the_context_they_make_together(tmp_pa
     broken = run(env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "KUBECONFIG": kubeconfig})
     assert broken.returncode == 2
     assert broken.stderr.startswith(f"error: kubeconfig {tmp_path / 'b'}: cannot be read: "), broken.stderr
+
+
+# --- an app team's RBAC: the pod readable, the configuration or the namespace not ---------------------------------
+
+REFUSED = "forbidden: needs 'list' on 'mutatingwebhookconfigurations' (cluster)"
+
+
+@pytest.mark.parametrize(
+    ("annotations", "code", "message"),
+    [
+        ({P + "status": STATUS}, "injected", "injected: env POD_NAME,POD_NAMESPACE into app, volume /etc/downward"),
+        ({P + "inject": "false"}, "opted-out", f"opted out: the pod has {P}inject=false"),
+        ({P + "inject": "true"}, "not-injected-unexplained",
+         f"opted in ({P}inject) but not injected; why cannot be read with your permissions ({REFUSED}): "
+         "a cluster operator's `downward-webhook check -A` says"),
+        # Not opted in by annotation: the namespace-wide opt-in is in the unreadable part, so no "not sent" claim.
+        ({}, "not-injected-unexplained",
+         f"not injected; why cannot be read with your permissions ({REFUSED}): "
+         "a cluster operator's `downward-webhook check -A` says"),
+    ],
+)  # fmt: skip
+def test_limited_verdict_is_certain_of_injected_or_not_and_names_what_the_why_needs(
+    annotations: dict[str, str], code: str, message: str
+) -> None:
+    verdict = limited_verdict(pod(annotations), REFUSED)
+    assert (verdict.code, verdict.message) == (code, message)
+    assert verdict.opted_in == (code == "injected" or annotations.get(P + "inject") == "true")
+
+
+def test_a_partial_report_says_what_could_not_be_read() -> None:
+    verdict = limited_verdict(pod({P + "inject": "true"}), REFUSED)
+    report = Report("pod", [], [PodLine("shop", "web-1", verdict)], unreadable=REFUSED)
+    assert as_text(report).splitlines()[0] == f"webhook: cannot be read with your permissions ({REFUSED})"
+    document = json.loads(as_json(report))
+    assert (document["webhook"]["installed"], document["unreadable"], document["exitCode"]) == (None, REFUSED, 1)
+    assert json.loads(as_json(Report("pod", [])))["webhook"]["installed"] is False  # readable, and none there

@@ -406,6 +406,56 @@ def test_forbidden_names_the_verb_and_resource(
         kube.call("DELETE", f"{rbac}/clusterroles/{user}")
 
 
+def test_an_app_team_without_cluster_rights_gets_its_pods_verdict(
+    control_plane: ControlPlane, kube: Kube, webhook: RunningWebhook, namespace: str, tmp_path: Path
+) -> None:
+    """The usual app-team RBAC: pods in its own namespace, nothing cluster-wide. `check POD` still says whether
+    the pod was injected, and names the permission the why needs, instead of stopping at the first refusal."""
+    user = f"check-team-{uuid.uuid4().hex[:6]}"
+    issued = control_plane.issue_cert(
+        user, dns_names=(), ip_addresses=(), server=False, client=True, directory=tmp_path
+    )
+    kubeconfig = write_kubeconfig(
+        tmp_path / "team.kubeconfig",
+        control_plane,
+        {"client-certificate-data": _b64(issued.cert_pem), "client-key-data": _b64(issued.key_pem)},
+        namespace=namespace,
+    )
+    kube.must(kube.create(pods_path(namespace), pod("web", {P + "inject": "true"})))
+    kube.must(kube.create(pods_path(namespace), pod("plain")))
+    rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}"
+    role = {
+        "metadata": {"name": "team"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}],
+    }
+    binding = {
+        "metadata": {"name": "team"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "team"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+    }
+    kube.must(kube.create(f"{rbac}/roles", role))
+    kube.must(kube.create(f"{rbac}/rolebindings", binding))
+
+    def as_team(name: str) -> subprocess.CompletedProcess[str] | None:
+        answer = check(control_plane, name, "--kubeconfig", str(kubeconfig))
+        return None if "needs 'get' on 'pods'" in answer.stderr else answer  # until RBAC reaches the authorizer
+
+    refused = "forbidden: needs 'list' on 'mutatingwebhookconfigurations' (cluster)"
+    injected = eventually(lambda: as_team("web"), timeout=30, what="the team's Role to apply")
+    assert injected.returncode == 0, injected.stderr
+    assert lines(injected) == [
+        f"webhook: cannot be read with your permissions ({refused})",
+        f"pod {namespace}/web: injected: env {SEED} into app, volume /etc/downward",
+    ]
+    plain = as_team("plain")
+    assert plain is not None
+    assert plain.returncode == 1, plain.stderr
+    assert lines(plain)[-1] == (
+        f"pod {namespace}/plain: not injected; why cannot be read with your permissions ({refused}): "
+        "a cluster operator's `downward-webhook check -A` says"
+    )
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 

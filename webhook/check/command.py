@@ -14,11 +14,11 @@ from typing import Any
 
 import yaml
 
-from .cluster import CheckError, Cluster, load_kubeconfig
+from .cluster import CheckError, Cluster, Forbidden, load_kubeconfig
 from .health import health, ours
 from .manifests import DryRun, dry_run_verdict, respec, would_be_pods
 from .output import PodLine, Report, as_json, as_text
-from .verdicts import NOT_OPTED_IN, Entry, UsageError, Verdict, entries_of, pod_verdict
+from .verdicts import NOT_OPTED_IN, Entry, UsageError, Verdict, entries_of, limited_verdict, pod_verdict
 from .victims import group_victims, top_owner
 
 
@@ -78,6 +78,8 @@ def _read_documents(filename: str) -> list[Any]:
 
 
 def _check(cluster: Cluster, args: argparse.Namespace, namespace: str, documents: list[Any] | None) -> Report:
+    if args.pod and not args.dry_run:
+        return _one_pod(cluster, namespace, args.pod)
     configurations = ours(cluster.configurations())
     entries = entries_of(configurations)
     report = Report("pod", [health(cluster, c) for c in configurations])
@@ -116,6 +118,27 @@ def _check(cluster: Cluster, args: argparse.Namespace, namespace: str, documents
             if verdict.victim:
                 victims.append((pod, top_owner(pod, cluster.owners(pod)), verdict))
         report.victims = group_victims(victims)
+    return report
+
+
+def _one_pod(cluster: Cluster, namespace: str, name: str) -> Report:
+    """`check POD` with what its user may read. Without the webhook configuration or the namespace (an app team's
+    usual RBAC) the verdict comes from the pod's own annotations and names the permission the why needs."""
+    try:
+        configurations = ours(cluster.configurations())
+        unreadable = ""
+    except Forbidden as denied:
+        configurations, unreadable = [], denied.message
+    pod = cluster.pod(namespace, name)
+    report = Report("pod", [health(cluster, c) for c in configurations], unreadable=unreadable)
+    if not unreadable:
+        try:
+            verdict = _verdict(cluster, pod, cluster.namespace(namespace), entries_of(configurations))
+        except Forbidden as denied:  # the namespace's labels (its namespace-wide opt-in) are not readable
+            report.unreadable = denied.message
+    if report.unreadable:
+        verdict = limited_verdict(pod, report.unreadable)
+    report.pods.append(PodLine(namespace, name, verdict))
     return report
 
 

@@ -27,6 +27,7 @@ class Report:
     pods: list[PodLine] = field(default_factory=list)
     victims: list[VictimGroup] | None = None  # None: not looked for (pod and manifest modes)
     dry_runs: list[DryRun] = field(default_factory=list)
+    unreadable: str = ""  # what the user may not read (the configuration or the namespace): the report is partial
 
     @property
     def problems(self) -> list[str]:
@@ -53,7 +54,8 @@ def as_json(report: Report) -> str:
         "kind": "CheckReport",
         "mode": report.mode,
         "webhook": {
-            "installed": bool(report.configurations),
+            # null when it could not be read (an app team's RBAC): `unreadable` says what was refused
+            "installed": None if report.unreadable and not report.configurations else bool(report.configurations),
             "configurations": [
                 {
                     "name": c.name,
@@ -93,13 +95,17 @@ def as_json(report: Report) -> str:
             for d in report.dry_runs
         ],
         "problems": report.problems,
+        "unreadable": report.unreadable,
         "exitCode": report.exit_code,
     }
     return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"
 
 
 def as_text(report: Report) -> str:
-    lines = _webhook_lines(report.configurations)
+    if report.unreadable and not report.configurations:
+        lines = [f"webhook: cannot be read with your permissions ({report.unreadable})"]
+    else:
+        lines = _webhook_lines(report.configurations)
     shown = [] if report.mode == "all-namespaces" else report.pods  # -A: the victims' groups below say it all
     lines += [f"pod {p.namespace}/{p.name}: {p.verdict.message}" for p in shown]
     for run in report.dry_runs:

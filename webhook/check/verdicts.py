@@ -43,6 +43,7 @@ BEFORE_CONFIGURATION = "created-before-configuration"
 MISSED = "no-webhook-answered"
 UNCHANGED = "admitted-unchanged"
 VICTIMS = frozenset({NO_CONFIGURATION, BEFORE_CONFIGURATION, MISSED, UNCHANGED})
+UNEXPLAINED = "not-injected-unexplained"  # the pod's own annotations say "not injected"; the why is not readable
 
 
 class UsageError(Exception):
@@ -185,6 +186,23 @@ def pod_verdict(
             )
         )
     return _missed(metadata, ns_name, labels, entries, by_annotation=by_annotation, by_namespace=by_namespace)
+
+
+def limited_verdict(pod: Mapping[str, Any], unreadable: str) -> Verdict:
+    """The pod judged by its own annotations, for a user who may read it but not the webhook configuration or the
+    namespace (an app team's usual RBAC): whether it was injected is certain; why not needs what `unreadable`
+    names. The annotation prefix is then the default one (a custom prefix lives in the unreadable configuration)."""
+    namespace = {"metadata": {"name": (pod.get("metadata") or {}).get("namespace", "")}}
+    verdict = pod_verdict(pod, namespace, [], prefix=DEFAULT_PREFIX)
+    if verdict.injected or verdict.code in (MIRROR, OPTED_OUT, STATUS_UNREADABLE):
+        return verdict
+    asked = f"opted in ({DEFAULT_PREFIX}inject) but not injected" if verdict.opted_in else "not injected"
+    return Verdict(
+        UNEXPLAINED,
+        f"{asked}; why cannot be read with your permissions ({unreadable}): "
+        "a cluster operator's `downward-webhook check -A` says",
+        opted_in=verdict.opted_in,
+    )
 
 
 def _from_status(value: str, prefix: str) -> Verdict:
