@@ -358,17 +358,7 @@ def test_forbidden_names_the_verb_and_resource(
     control_plane: ControlPlane, kube: Kube, webhook: RunningWebhook, tmp_path: Path
 ) -> None:
     user = f"check-nobody-{uuid.uuid4().hex[:6]}"
-    issued = control_plane.issue_cert(
-        user, dns_names=(), ip_addresses=(), server=False, client=True, directory=tmp_path
-    )
-    kubeconfig = write_kubeconfig(
-        tmp_path / "nobody.kubeconfig",
-        control_plane,
-        {
-            "client-certificate-data": _b64(issued.cert_pem),
-            "client-key-data": _b64(issued.key_pem),
-        },
-    )
+    kubeconfig = _user_kubeconfig(control_plane, tmp_path, user)
     nothing = check(control_plane, "-A", "--kubeconfig", str(kubeconfig))
     assert nothing.returncode == 2
     assert nothing.stderr == "error: forbidden: needs 'list' on 'mutatingwebhookconfigurations' (cluster)\n"
@@ -412,15 +402,7 @@ def test_an_app_team_without_cluster_rights_gets_its_pods_verdict(
     """The usual app-team RBAC: pods in its own namespace, nothing cluster-wide. `check POD` still says whether
     the pod was injected, and names the permission the why needs, instead of stopping at the first refusal."""
     user = f"check-team-{uuid.uuid4().hex[:6]}"
-    issued = control_plane.issue_cert(
-        user, dns_names=(), ip_addresses=(), server=False, client=True, directory=tmp_path
-    )
-    kubeconfig = write_kubeconfig(
-        tmp_path / "team.kubeconfig",
-        control_plane,
-        {"client-certificate-data": _b64(issued.cert_pem), "client-key-data": _b64(issued.key_pem)},
-        namespace=namespace,
-    )
+    kubeconfig = _user_kubeconfig(control_plane, tmp_path, user, namespace)
     kube.must(kube.create(pods_path(namespace), pod("web", {P + "inject": "true"})))
     kube.must(kube.create(pods_path(namespace), pod("plain")))
     rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}"
@@ -458,6 +440,15 @@ def test_an_app_team_without_cluster_rights_gets_its_pods_verdict(
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+def _user_kubeconfig(control_plane: ControlPlane, tmp_path: Path, user: str, namespace: str = "default") -> Path:
+    """A kubeconfig for `user`, a client certificate the apiserver trusts and no rights until a test grants some."""
+    issued = control_plane.issue_cert(
+        user, dns_names=(), ip_addresses=(), server=False, client=True, directory=tmp_path
+    )
+    credentials = {"client-certificate-data": _b64(issued.cert_pem), "client-key-data": _b64(issued.key_pem)}
+    return write_kubeconfig(tmp_path / f"{user}.kubeconfig", control_plane, credentials, namespace=namespace)
 
 
 def test_the_check_jobs_command_as_its_service_account(
