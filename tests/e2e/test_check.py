@@ -331,6 +331,7 @@ def test_json_document(control_plane: ControlPlane, kube: Kube, webhook: Running
         "victims",
         "dryRuns",
         "problems",
+        "unreadable",
         "exitCode",
     }
     assert (document["apiVersion"], document["kind"], document["mode"]) == (
@@ -352,6 +353,7 @@ def test_json_document(control_plane: ControlPlane, kube: Kube, webhook: Running
         "message": f"injected: env {SEED} into app, volume /etc/downward",
     }
     assert (document["victims"], document["dryRuns"], document["problems"], document["exitCode"]) == ([], [], [], 0)
+    assert (document["webhook"]["installed"], document["unreadable"]) == (True, "")  # the admin reads it all
 
 
 def test_forbidden_names_the_verb_and_resource(
