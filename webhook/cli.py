@@ -13,6 +13,7 @@ from . import __version__
 from .certs import DEV_HOSTS, make_certificates, service_names, usable_dev_certificates, write_certificates
 from .config import ConfigError, load_config
 from .core.errors import Denied
+from .documents import DocumentsError, read_documents
 
 DEV_CERT_DIR = Path("certs")
 
@@ -135,16 +136,9 @@ def _inject(args: argparse.Namespace) -> int:
 
     try:
         config = load_config(args.config)
-        text = sys.stdin.read() if args.filename == "-" else Path(args.filename).read_text(encoding="utf-8")
-        documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
-    except ConfigError as error:
+        documents = read_documents(args.filename)
+    except (ConfigError, DocumentsError) as error:
         print(f"error: {error.message}", file=sys.stderr)
-        return 2
-    except OSError as error:
-        print(f"error: cannot read {args.filename}: {error.strerror}", file=sys.stderr)
-        return 2
-    except yaml.YAMLError as error:
-        print(f"error: {args.filename} is not valid YAML: {error}", file=sys.stderr)
         return 2
     try:
         result = inject_documents(documents, config.core, args.namespace)

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-import yaml
-
+from ..documents import DocumentsError, read_documents
 from .cluster import CheckError, Cluster, Forbidden, load_kubeconfig
 from .health import health, ours
 from .manifests import DryRun, dry_run_verdict, respec, would_be_pods
@@ -50,7 +48,7 @@ def validate(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         validate(args)
-        documents = _read_documents(args.filename) if args.filename else None
+        documents = read_documents(args.filename) if args.filename else None
         single, context_namespace = load_kubeconfig(args.kubeconfig, args.context)
         cluster = Cluster(single)
         try:
@@ -60,21 +58,14 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except DocumentsError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 2
     except CheckError as error:
         print(f"error: {error.message}", file=sys.stderr)
         return 2
     sys.stdout.write(as_json(report) if args.output == "json" else as_text(report))
     return report.exit_code
-
-
-def _read_documents(filename: str) -> list[Any]:
-    try:
-        text = sys.stdin.read() if filename == "-" else Path(filename).read_text(encoding="utf-8")
-        return [doc for doc in yaml.safe_load_all(text) if doc is not None]
-    except OSError as error:
-        raise UsageError(f"cannot read {filename}: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        raise UsageError(f"{filename} is not valid YAML: {error}") from None
 
 
 def _check(cluster: Cluster, args: argparse.Namespace, namespace: str, documents: list[Any] | None) -> Report:
