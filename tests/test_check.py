@@ -635,6 +635,7 @@ def test_unreachable_cluster_is_exit_2(tmp_path: Path) -> None:
         (("web", "-A"), "error: a POD name and -A do not go together"),
         (("--kubeconfig", "/nonexistent/kubeconfig"), "error: no kubeconfig: /nonexistent/kubeconfig not found"),
         (("-f", "/nonexistent.yaml"), "error: cannot read /nonexistent.yaml: No such file or directory"),
+        (("-f", "NOT_UTF8"), "error: cannot read NOT_UTF8: not UTF-8 text (byte 3: invalid start byte)"),
         (("--context", "nope", "--kubeconfig", "KUBECONFIG"), "error: kubeconfig: Context 'nope' not found"),
     ],
 )
@@ -645,9 +646,12 @@ def test_usage_errors_are_exit_2(argv: tuple[str, ...], stderr: str, tmp_path: P
         "users: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n",
         encoding="utf-8",
     )
-    answer = run(*[str(config) if a == "KUBECONFIG" else a for a in argv])
+    binary = tmp_path / "image.yaml"
+    binary.write_bytes(b"a: \xff\xfe")
+    paths = {"KUBECONFIG": str(config), "NOT_UTF8": str(binary)}
+    answer = run(*[paths.get(a, a) for a in argv])
     assert answer.returncode == 2
-    assert stderr in answer.stderr
+    assert stderr.replace("NOT_UTF8", str(binary)) in answer.stderr
 
 
 # --- $KUBECONFIG with several files, merged like kubectl ------------------------------------------------------

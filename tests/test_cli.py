@@ -163,6 +163,14 @@ def test_inject_input_errors(args: list[str], message: str) -> None:
     assert message in result.stderr
 
 
+def test_inject_a_file_that_is_not_utf8_text(tmp_path: Path) -> None:
+    binary = tmp_path / "image.yaml"
+    binary.write_bytes(b"a: \xff\xfe")
+    result = run("inject", "-f", str(binary))
+    assert result.returncode == 2
+    assert result.stderr == f"error: cannot read {binary}: not UTF-8 text (byte 3: invalid start byte)\n"
+
+
 def test_inject_bad_yaml() -> None:
     result = run("inject", "-f", "-", stdin="a: [")
     assert result.returncode == 2

@@ -27,5 +27,7 @@ def read_documents(filename: str) -> list[Any]:
         return [doc for doc in yaml.safe_load_all(text) if doc is not None]
     except OSError as error:
         raise DocumentsError(f"cannot read {filename}: {error.strerror}") from None
+    except UnicodeDecodeError as error:  # a binary file, or another encoding: Kubernetes manifests are UTF-8
+        raise DocumentsError(f"cannot read {filename}: not UTF-8 text (byte {error.start}: {error.reason})") from None
     except yaml.YAMLError as error:
         raise DocumentsError(f"{filename} is not valid YAML: {error}") from None
