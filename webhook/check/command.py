@@ -69,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check(cluster: Cluster, args: argparse.Namespace, namespace: str, documents: list[Any] | None) -> Report:
-    if args.pod and not args.dry_run:
-        return _one_pod(cluster, namespace, args.pod)
+    if args.pod:
+        return _one_pod(cluster, namespace, args.pod, dry_run=args.dry_run)
     configurations = ours(cluster.configurations())
     entries = entries_of(configurations)
     report = Report("pod", [health(cluster, c) for c in configurations])
@@ -81,13 +81,6 @@ def _check(cluster: Cluster, args: argparse.Namespace, namespace: str, documents
                 report.dry_runs.append(DryRun(would_be.label, "skipped", would_be.skipped))
                 continue
             report.dry_runs.append(_dry_run(cluster, would_be.label, would_be.namespace, would_be.pod, entries))
-    elif args.pod:
-        pod = cluster.pod(namespace, args.pod)
-        if args.dry_run:
-            what, again = respec(pod, cluster.owners(pod))
-            label = f"Pod {namespace}/{args.pod} ({what}, dry-run)"
-            report.dry_runs.append(_dry_run(cluster, label, namespace, again, entries))
-        report.pods.append(PodLine(namespace, args.pod, _verdict(cluster, pod, cluster.namespace(namespace), entries)))
     else:
         report.mode = "all-namespaces" if args.all_namespaces else "namespace"
         scope = None if args.all_namespaces else namespace
@@ -112,20 +105,30 @@ def _check(cluster: Cluster, args: argparse.Namespace, namespace: str, documents
     return report
 
 
-def _one_pod(cluster: Cluster, namespace: str, name: str) -> Report:
-    """`check POD` with what its user may read. Without the webhook configuration or the namespace (an app team's
-    usual RBAC) the verdict comes from the pod's own annotations and names the permission the why needs."""
+def _one_pod(cluster: Cluster, namespace: str, name: str, *, dry_run: bool) -> Report:
+    """`check POD [--dry-run]` with what its user may read. Without the webhook configuration or the namespace (an
+    app team's usual RBAC) the verdict comes from the pod's own annotations and names the permission the why
+    needs; a dry-run's answer is read against the configuration, so --dry-run still needs it."""
     try:
         configurations = ours(cluster.configurations())
         unreadable = ""
     except Forbidden as denied:
+        if dry_run:
+            raise
         configurations, unreadable = [], denied.message
+    entries = entries_of(configurations)
     pod = cluster.pod(namespace, name)
     report = Report("pod", [health(cluster, c) for c in configurations], unreadable=unreadable)
+    if dry_run:
+        what, again = respec(pod, cluster.owners(pod))
+        label = f"Pod {namespace}/{name} ({what}, dry-run)"
+        report.dry_runs.append(_dry_run(cluster, label, namespace, again, entries))
     if not unreadable:
         try:
-            verdict = _verdict(cluster, pod, cluster.namespace(namespace), entries_of(configurations))
+            verdict = _verdict(cluster, pod, cluster.namespace(namespace), entries)
         except Forbidden as denied:  # the namespace's labels (its namespace-wide opt-in) are not readable
+            if dry_run:
+                raise
             report.unreadable = denied.message
     if report.unreadable:
         verdict = limited_verdict(pod, report.unreadable)
