@@ -116,12 +116,10 @@ class Processes:
 
     def stop(self, grace: float = 10.0) -> None:
         """SIGTERM each process group (newest first), SIGKILL after ``grace`` s."""
-        procs, self.procs = self.procs, []
-        for p in reversed(procs):
-            terminate(p.popen.pid, grace, p.popen.wait)
+        self.stop_some(list(self.procs), grace)
 
     def stop_some(self, procs: Sequence[Proc], grace: float = 5.0) -> None:
-        """SIGTERM (then SIGKILL) these processes only, newest first."""
+        """SIGTERM (then SIGKILL after ``grace`` s) these process groups only, newest first."""
         for p in reversed(procs):
             if p in self.procs:
                 self.procs.remove(p)
